@@ -1,0 +1,67 @@
+# zmqfeed: `make demo` for a live page, `make test` for the suite, `make bench` for figures.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+export DJANGO_DEBUG ?= 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help venv demo test lint bench multicast browser clean
+
+help:
+	@echo "make demo       live page at http://127.0.0.1:8000/ (embedded mode)"
+	@echo "make test       the whole test suite (what .ci/run runs)"
+	@echo "make bench      the end-to-end benchmark (QUICK=1 for a smoke run)"
+	@echo "make multicast  rebuild pyzmq against Debian's libzmq (epgm/pgm/norm)"
+	@echo "make lint       ruff"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -e .
+	touch $(STAMP)
+
+# Debian's chromium for the browser tests; Playwright never downloads a browser here.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "chromium missing and apt-get not usable: browser tests will be skipped"; fi; }
+
+demo: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py zmq_feeds import project/demo_feeds.json
+	DJANGO_SUPERUSER_USERNAME=admin DJANGO_SUPERUSER_PASSWORD=admin DJANGO_SUPERUSER_EMAIL=admin@localhost \
+	  $(PY) manage.py createsuperuser --noinput >/dev/null 2>&1 || true
+	@echo
+	@echo "  Live page:  http://127.0.0.1:8000/"
+	@echo "  Admin:      http://127.0.0.1:8000/admin/  (user: admin  password: admin, 127.0.0.1 only)"
+	@echo
+	$(PY) manage.py zmq_publish tcp://127.0.0.1:5556 --bind --rate 20 --json --topic demo & \
+	  trap "kill $$! 2>/dev/null" EXIT INT TERM; \
+	  $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 project.asgi:application
+
+test: $(STAMP) browser
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run zmqfeed
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) -m bench $(if $(QUICK),--quick,)
+
+# pyzmq from source against Debian's libzmq, which has the multicast transports.
+multicast: $(STAMP)
+	@if [ "$$(id -u)" = 0 ]; then apt-get install -y -q libzmq3-dev >/dev/null || { apt-get update -q && apt-get install -y -q libzmq3-dev; }; fi
+	$(PIP) install -q --force-reinstall --no-deps --no-binary pyzmq pyzmq
+	$(PY) -c "import zmq; print('pgm:', zmq.has('pgm'), 'norm:', zmq.has('norm'))"
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache

@@ -1,0 +1,97 @@
+"""The feeds and topics as immutable values, loaded in one go from the database.
+
+Subscribers and consumers work from a catalog, never from the ORM, so that the hot path
+does no I/O; a watcher (:mod:`zmqfeed.watch`) swaps in a new catalog when the admin changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def group_name(feed: str, topic: str) -> str:
+    return f"zmqfeed.{feed}.{topic}"
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    slug: str
+    name: str
+    prefix: str = ""
+    access: str = "public"
+    groups: frozenset[str] = frozenset()
+
+    @property
+    def prefix_bytes(self) -> bytes:
+        return self.prefix.encode()
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    slug: str
+    name: str
+    endpoints: tuple[str, ...]
+    bind: bool = False
+    framing: str = "multipart"
+    payload: str = "json"
+    enabled: bool = True
+    max_message_size: int = 1024 * 1024
+    topics: tuple[TopicConfig, ...] = ()
+
+    def socket_settings(self) -> tuple:
+        """What a change to requires a new socket (topics are re-applied in place)."""
+        return (self.endpoints, self.bind, self.framing)
+
+    def topic(self, slug: str) -> TopicConfig | None:
+        for topic in self.topics:
+            if topic.slug == slug:
+                return topic
+        return None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    feeds: tuple[FeedConfig, ...] = ()
+    _index: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({f.slug: f for f in self.feeds})
+
+    def feed(self, slug: str) -> FeedConfig | None:
+        return self._index.get(slug)
+
+    def topic(self, feed: str, topic: str) -> TopicConfig | None:
+        f = self._index.get(feed)
+        return f.topic(topic) if f else None
+
+
+def load_catalog() -> Catalog:
+    """Read every feed and topic (sync: call through sync_to_async from async code)."""
+    from .models import Feed
+
+    feeds = []
+    for feed in Feed.objects.prefetch_related("topics__groups").order_by("slug"):
+        topics = tuple(
+            TopicConfig(
+                slug=t.slug,
+                name=t.name,
+                prefix=t.prefix,
+                access=t.access,
+                groups=frozenset(g.name for g in t.groups.all()),
+            )
+            for t in sorted(feed.topics.all(), key=lambda t: t.slug)
+        )
+        feeds.append(
+            FeedConfig(
+                slug=feed.slug,
+                name=feed.name,
+                endpoints=tuple(feed.endpoints or ()),
+                bind=feed.bind,
+                framing=feed.framing,
+                payload=feed.payload,
+                enabled=feed.enabled,
+                max_message_size=feed.max_message_size,
+                topics=topics,
+            )
+        )
+    return Catalog(tuple(feeds))

@@ -1,0 +1,70 @@
+"""System checks: misconfiguration is reported by `manage.py check`, not by a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+from . import conf
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    errors: list = []
+    user = getattr(settings, "ZMQFEED", {}) or {}
+    if not isinstance(user, dict):
+        return [Error("settings.ZMQFEED must be a dict.", id="zmqfeed.E001")]
+    unknown = sorted(set(user) - set(conf.DEFAULTS))
+    if unknown:
+        errors.append(
+            Error(
+                f"Unknown ZMQFEED setting(s): {', '.join(unknown)}.",
+                hint=f"Known settings: {', '.join(sorted(conf.DEFAULTS))}.",
+                id="zmqfeed.E002",
+            )
+        )
+    values = conf.get()
+    for key in ("RELOAD_INTERVAL", "CLIENT_RATE", "LOG_INTERVAL"):
+        if not isinstance(values[key], (int, float)) or values[key] <= 0:
+            errors.append(Error(f"ZMQFEED[{key!r}] must be a positive number.", id="zmqfeed.E003"))
+    for key in (
+        "MAX_BATCH",
+        "HISTORY_SIZE",
+        "MAX_SUBSCRIPTIONS",
+        "MAX_CLIENT_FRAME",
+        "CLIENT_BURST",
+        "RCVHWM",
+    ):
+        if (
+            not isinstance(values[key], int)
+            or values[key] < 0
+            or (key != "HISTORY_SIZE" and values[key] == 0)
+        ):
+            errors.append(Error(f"ZMQFEED[{key!r}] must be a positive integer.", id="zmqfeed.E003"))
+    if (
+        values["RELOAD_INTERVAL"]
+        and isinstance(values["RELOAD_INTERVAL"], (int, float))
+        and (values["RELOAD_INTERVAL"] > 5)
+    ):
+        errors.append(
+            Warning(
+                "ZMQFEED['RELOAD_INTERVAL'] is over 5 s: configuration changes will take longer "
+                "than 5 s to apply.",
+                id="zmqfeed.W001",
+            )
+        )
+    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
+    if "default" not in layers:
+        errors.append(
+            Error(
+                "zmqfeed needs a channel layer: CHANNEL_LAYERS['default'] is not set.",
+                hint="Use channels.layers.InMemoryChannelLayer for one process, "
+                "channels_redis for several (README: Scaled mode).",
+                id="zmqfeed.E004",
+            )
+        )
+    if values["EMBEDDED"] not in (None, True, False):
+        errors.append(Error("ZMQFEED['EMBEDDED'] must be None, True or False.", id="zmqfeed.E005"))
+    return errors

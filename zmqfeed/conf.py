@@ -1,0 +1,50 @@
+"""One settings dict, ``settings.ZMQFEED``, merged over documented defaults.
+
+Read through :func:`get` so that tests changing settings see fresh values.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS: dict[str, Any] = {
+    # Run the subscriber inside the ASGI server. None: yes when the channel layer is in-memory.
+    "EMBEDDED": None,
+    # Seconds between configuration reloads in subscribers and servers (changes apply within 5 s).
+    "RELOAD_INTERVAL": 2.0,
+    # Most ZeroMQ messages read in one drain before they are sent on as one batch per topic.
+    "MAX_BATCH": 1000,
+    # Messages of history kept per topic for `subscribe` with `since`.
+    "HISTORY_SIZE": 1000,
+    # Redis URL of the sequence/history store in scaled mode; None: the REDIS_URL environment.
+    "REDIS_URL": None,
+    # Per WebSocket connection limits.
+    "MAX_SUBSCRIPTIONS": 100,
+    "MAX_CLIENT_FRAME": 64 * 1024,
+    "CLIENT_RATE": 50.0,  # client frames per second, sustained
+    "CLIENT_BURST": 200,  # client frames allowed in a burst
+    # Origins allowed to open WebSockets; None: those of ALLOWED_HOSTS (as Channels does).
+    "ALLOWED_ORIGINS": None,
+    # A drop or error of one kind is logged at most once per this many seconds per feed.
+    "LOG_INTERVAL": 1.0,
+    # Receive high-water mark of SUB sockets (messages queued in libzmq).
+    "RCVHWM": 100_000,
+}
+
+
+@cache
+def get() -> dict[str, Any]:
+    merged = dict(DEFAULTS)
+    merged.update(getattr(settings, "ZMQFEED", {}) or {})
+    return merged
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting in {"ZMQFEED", "CHANNEL_LAYERS"}:
+        get.cache_clear()

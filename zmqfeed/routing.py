@@ -1,0 +1,1 @@
+"""WebSocket URL patterns and the ready-made WebSocket application."""
