@@ -125,7 +125,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "zmqfeed": {"handlers": ["console"], "level": os.environ.get("ZMQFEED_LOG_LEVEL", "INFO")},
+        "zmqfeed": {
+            "handlers": ["console"],
+            "level": os.environ.get("ZMQFEED_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
     },
 }
 

@@ -1,0 +1,233 @@
+"""One WebSocket connection: the protocol of docs/protocol.md over Channels groups.
+
+Frames from the subscriber arrive ready to send; the consumer only checks their sequence
+numbers (to report gaps) and forwards them. It never touches the ORM in the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import orjson
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from . import conf, embedded, metrics, protocol
+from .access import Reader, can_read
+from .catalog import Catalog, group_name
+from .history import get_history
+from .origins import allowed_origins, origin_allowed
+from .protocol import ProtocolError, Request
+from .rates import TokenBucket
+from .watch import get_watcher
+
+log = logging.getLogger("zmqfeed.consumer")
+
+CLOSE_NOT_FOUND = 4404
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_LARGE = 1009
+CLOSE_POLICY = 1008
+
+
+@dataclass
+class Subscription:
+    feed: str
+    topic: str
+    group: str
+    last: int  # the last seq this client has been given
+
+
+class FeedConsumer(AsyncWebsocketConsumer):
+    """`/ws/zmqfeed/` (subscribe by message) and `/ws/zmqfeed/<feed>/<topic>/` (on connect)."""
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels 4.2+ hops to a thread before every handler to close stale database
+        # connections; this consumer uses the database only through database_sync_to_async,
+        # which does that itself, so the per-frame hop is pure cost.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def connect(self) -> None:
+        self.subs: dict[tuple[str, str], Subscription] = {}
+        self.path_topic: tuple[str, str] | None = None
+        if not origin_allowed(self.scope.get("headers", []), allowed_origins()):
+            log.info("refused WebSocket from origin not in ALLOWED_ORIGINS/ALLOWED_HOSTS")
+            await self.close()
+            return
+        settings = conf.get()
+        self.max_frame = settings["MAX_CLIENT_FRAME"]
+        self.max_subs = settings["MAX_SUBSCRIPTIONS"]
+        self.bucket = TokenBucket(settings["CLIENT_RATE"], settings["CLIENT_BURST"])
+        self.refused = 0
+        embedded.ensure_started()
+        self.watcher = get_watcher()
+        self.reader = await database_sync_to_async(Reader.load)(self.scope.get("user"))
+        catalog = await self.watcher.get()
+        kwargs = self.scope.get("url_route", {}).get("kwargs", {})
+        if "feed" in kwargs:
+            feed, topic = kwargs["feed"], kwargs["topic"]
+            code = self._check(catalog, feed, topic)
+            if code:
+                # Accept first so that the close code reaches the client.
+                await self.accept()
+                await self.close(CLOSE_NOT_FOUND if code == "not_found" else CLOSE_FORBIDDEN)
+                return
+            await self.accept()
+            self.path_topic = (feed, topic)
+            await self._subscribe(Request("subscribe", feed=feed, topic=topic))
+        else:
+            await self.accept()
+        self.watcher.listen(self._on_catalog)
+        metrics.CONNECTIONS.inc()
+        self.counted = True
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "counted", False):
+            metrics.CONNECTIONS.dec()
+            self.watcher.unlisten(self._on_catalog)
+        for sub in getattr(self, "subs", {}).values():
+            await self.channel_layer.group_discard(sub.group, self.channel_name)
+
+    # Client frames
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        size = len(text_data) if text_data is not None else len(bytes_data or b"")
+        if size > self.max_frame:
+            await self._error(
+                ProtocolError(
+                    "too_large", f"frame of {size} bytes is over the limit of {self.max_frame}"
+                )
+            )
+            await self.close(CLOSE_TOO_LARGE)
+            return
+        if not self.bucket.take():
+            self.refused += 1
+            if self.refused > self.bucket.burst:
+                log.warning("closing a flooding client (%s)", self.scope.get("client"))
+                await self.close(CLOSE_POLICY)
+            else:
+                await self._error(ProtocolError("rate_limited", "too many frames; slow down"))
+            return
+        self.refused = 0
+        if text_data is None:
+            await self._error(ProtocolError("bad_request", "frames must be JSON text"))
+            return
+        try:
+            request = protocol.parse_request(text_data)
+            if request.type == "ping":
+                await self.send(protocol.reply("pong", request.id))
+            elif request.type == "subscribe":
+                await self._subscribe(request)
+            elif request.type == "unsubscribe":
+                await self._unsubscribe(request)
+            else:
+                raise ProtocolError(
+                    "forbidden", "this topic does not accept publishing", request.id
+                )
+        except ProtocolError as exc:
+            await self._error(exc)
+
+    async def _error(self, exc: ProtocolError, **fields) -> None:
+        metrics.CLIENT_ERRORS.labels(exc.code).inc()
+        await self.send(protocol.error(exc.code, exc.detail, exc.id, **fields))
+
+    def _check(self, catalog: Catalog, feed: str, topic: str) -> str | None:
+        """None when this user may read the topic, else the error code."""
+        feed_config = catalog.feed(feed)
+        config = feed_config.topic(topic) if feed_config and feed_config.enabled else None
+        if config is None:
+            return "not_found"
+        if not can_read(config, self.reader):
+            return "forbidden"
+        return None
+
+    async def _subscribe(self, request: Request) -> None:
+        feed, topic, key = request.feed, request.topic, (request.feed, request.topic)
+        code = self._check(await self.watcher.get(), feed, topic)
+        if code == "not_found":
+            raise ProtocolError(code, f"no topic {topic!r} in feed {feed!r}", request.id)
+        if code:
+            raise ProtocolError(code, f"you may not read {feed}/{topic}", request.id)
+        sub = self.subs.get(key)
+        if sub is None:
+            if len(self.subs) >= self.max_subs:
+                raise ProtocolError(
+                    "too_many_subscriptions", f"at most {self.max_subs} subscriptions", request.id
+                )
+            sub = Subscription(feed, topic, group_name(feed, topic), 0)
+            await self.channel_layer.group_add(sub.group, self.channel_name)
+            self.subs[key] = sub
+        # After group_add: whatever the history does not have yet comes from the group.
+        replay = await get_history().replay(f"{feed}/{topic}", request.since)
+        await self.send(
+            protocol.reply("subscribed", request.id, feed=feed, topic=topic, seq=replay.latest)
+        )
+        since = request.since
+        if since is not None and since < replay.latest:
+            if replay.first > since + 1:
+                await self._gap(sub, since + 1, replay.first - 1, "history")
+            if replay.envelopes:
+                await self.send(protocol.batch_frame(replay.envelopes).decode())
+        sub.last = replay.latest
+
+    async def _unsubscribe(self, request: Request) -> None:
+        sub = self.subs.pop((request.feed, request.topic), None)
+        if sub is not None:
+            await self.channel_layer.group_discard(sub.group, self.channel_name)
+        await self.send(
+            protocol.reply("unsubscribed", request.id, feed=request.feed, topic=request.topic)
+        )
+
+    async def _gap(self, sub: Subscription, first: int, last: int, reason: str) -> None:
+        metrics.GAPS.labels(reason).inc()
+        await self.send(protocol.gap(sub.feed, sub.topic, first, last, reason))
+
+    # Frames from the subscriber: the hot path.
+
+    async def zmqfeed_frame(self, event: dict) -> None:
+        sub = self.subs.get((event["feed"], event["topic"]))
+        if sub is None:
+            return
+        first, last = event["first"], event["last"]
+        if last <= sub.last:
+            return  # already replayed
+        text = event["text"]
+        if first <= sub.last:
+            text = _after(text, sub.last)  # overlaps the replay: rare, only at subscribe
+        elif first > sub.last + 1 and sub.last:
+            await self._gap(sub, sub.last + 1, first - 1, "slow_consumer")
+        sub.last = last
+        await self.send(text)
+
+    # Configuration changes
+
+    def _on_catalog(self, catalog: Catalog) -> None:
+        import asyncio
+
+        asyncio.ensure_future(self._revalidate(catalog))
+
+    async def _revalidate(self, catalog: Catalog) -> None:
+        for key, sub in list(self.subs.items()):
+            code = self._check(catalog, sub.feed, sub.topic)
+            if not code:
+                continue
+            if self.path_topic == key:
+                await self.close(CLOSE_NOT_FOUND if code == "not_found" else CLOSE_FORBIDDEN)
+                return
+            del self.subs[key]
+            await self.channel_layer.group_discard(sub.group, self.channel_name)
+            detail = "topic removed" if code == "not_found" else "access changed"
+            await self._error(ProtocolError(code, detail), feed=sub.feed, topic=sub.topic)
+            await self.send(protocol.reply("unsubscribed", feed=sub.feed, topic=sub.topic))
+
+
+def _after(text: str, seq: int) -> str:
+    """The part of a frame with messages after ``seq``."""
+    obj = orjson.loads(text)
+    messages = obj["messages"] if obj["type"] == "batch" else [obj]
+    keep = [orjson.dumps(m) for m in messages if m["seq"] > seq]
+    return protocol.batch_frame(keep).decode()

@@ -1,0 +1,12 @@
+"""Prometheus metrics, updated per batch rather than per message to stay off the hot path."""
+
+from prometheus_client import Counter, Gauge
+
+RECEIVED = Counter("zmqfeed_received_messages", "ZeroMQ messages read", ["feed"])
+DROPPED = Counter("zmqfeed_dropped_messages", "ZeroMQ messages dropped", ["feed", "reason"])
+ROUTED = Counter("zmqfeed_routed_messages", "Messages routed to a topic", ["feed", "topic"])
+BATCHES = Counter("zmqfeed_batches", "Frames sent to topic groups", ["feed"])
+FEEDS = Gauge("zmqfeed_feeds_running", "Feeds with an open SUB socket in this process")
+CONNECTIONS = Gauge("zmqfeed_connections", "Open WebSocket connections in this process")
+CLIENT_ERRORS = Counter("zmqfeed_client_errors", "Error replies to clients", ["code"])
+GAPS = Counter("zmqfeed_gaps", "Gaps reported to clients", ["reason"])

@@ -1,0 +1,328 @@
+"""The subscriber: ZeroMQ SUB sockets in, one frame per topic and batch out to Channels groups.
+
+A thin I/O shell: framing, matching and encoding are the pure modules'. Each feed has its
+own task and socket; after each awaited receive the socket is drained without waiting, so
+the batch grows with the load and is flushed the moment the socket is empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+
+import orjson
+import zmq
+import zmq.asyncio
+
+from . import conf, metrics
+from .catalog import Catalog, FeedConfig, TopicConfig, group_name
+from .endpoints import MULTICAST_REMEDY, parse_endpoint, transport_available
+from .framing import Decoder, Dropped, decode_topic
+from .history import History
+from .matching import Matcher
+from .protocol import batch_frame, message_head, message_tail
+from .rates import LogThrottle
+from .watch import CatalogWatcher
+
+log = logging.getLogger("zmqfeed.subscriber")
+
+ROUTE_CACHE_LIMIT = 50_000
+MESSAGE_TYPE = "zmqfeed.frame"
+
+
+class Route:
+    """One configured topic as the hot path sees it; keeps its seq across reconfiguration."""
+
+    __slots__ = ("feed", "topic", "key", "group", "head", "seq", "routed")
+
+    def __init__(self, feed: str, topic: TopicConfig, seq: int) -> None:
+        self.feed, self.topic = feed, topic.slug
+        self.key = f"{feed}/{topic.slug}"
+        self.group = group_name(feed, topic.slug)
+        self.head = message_head(feed, topic.slug)
+        self.seq = seq
+        self.routed = metrics.ROUTED.labels(feed, topic.slug)
+
+
+def subscriptions(feed: FeedConfig) -> set[bytes]:
+    """The SUB socket filters: the topic prefixes (everything for raw framing)."""
+    if feed.framing == "raw" or any(t.prefix == "" for t in feed.topics):
+        return {b""} if feed.topics else set()
+    return {t.prefix_bytes for t in feed.topics}
+
+
+class FeedReader:
+    def __init__(
+        self,
+        feed: FeedConfig,
+        layer,
+        history: History,
+        ctx: zmq.asyncio.Context,
+        throttle: LogThrottle,
+    ) -> None:
+        self.feed = feed
+        self.layer = layer
+        self.history = history
+        self.ctx = ctx
+        self.throttle = throttle
+        self.max_batch = conf.get()["MAX_BATCH"]
+        self.routes: dict[str, Route] = {}
+        self.matcher = Matcher(())
+        self.cache: dict[bytes, tuple[bytes, tuple[Route, ...]]] = {}
+        self.decoder = Decoder(feed.framing, feed.payload, feed.max_message_size)
+        self.sock: zmq.asyncio.Socket | None = None
+        self.filters: set[bytes] = set()
+        self.task: asyncio.Task | None = None
+        self.received = metrics.RECEIVED.labels(feed.slug)
+        self.batches = metrics.BATCHES.labels(feed.slug)
+
+    # Configuration
+
+    async def configure(self, feed: FeedConfig) -> None:
+        """Apply topic changes in place (the socket stays; filters and routes follow)."""
+        self.feed = feed
+        self.decoder = Decoder(feed.framing, feed.payload, feed.max_message_size)
+        routes = {}
+        for topic in feed.topics:
+            key = f"{feed.slug}/{topic.slug}"
+            old = self.routes.get(key)
+            seq = old.seq if old is not None else await self.history.latest(key)
+            routes[key] = Route(feed.slug, topic, seq)
+        self.routes = routes
+        self.matcher = Matcher(
+            (t.prefix_bytes, routes[f"{feed.slug}/{t.slug}"]) for t in feed.topics
+        )
+        self.cache = {}
+        if self.sock is not None:
+            self._apply_filters()
+
+    def _apply_filters(self) -> None:
+        wanted = subscriptions(self.feed)
+        for prefix in self.filters - wanted:
+            self.sock.unsubscribe(prefix)
+        for prefix in wanted - self.filters:
+            self.sock.subscribe(prefix)
+        self.filters = wanted
+
+    def open(self) -> int:
+        """Create the socket (on the running loop) and attach every usable endpoint."""
+        sock = self.ctx.socket(zmq.SUB)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, conf.get()["RCVHWM"])
+        self.sock = sock
+        attached = 0
+        for endpoint in self.feed.endpoints:
+            try:
+                scheme = parse_endpoint(endpoint).scheme
+            except ValueError as exc:
+                log.error("feed %s: %s", self.feed.slug, exc)
+                continue
+            if not transport_available(scheme):
+                log.error(
+                    "feed %s: %s is not available: %s", self.feed.slug, endpoint, MULTICAST_REMEDY
+                )
+                continue
+            try:
+                (sock.bind if self.feed.bind else sock.connect)(endpoint)
+                attached += 1
+            except zmq.ZMQError as exc:
+                verb = "bind" if self.feed.bind else "connect"
+                log.error("feed %s: cannot %s %s: %s", self.feed.slug, verb, endpoint, exc)
+        self._apply_filters()
+        return attached
+
+    # The hot path
+
+    def _lookup(self, ztopic: bytes) -> tuple[bytes, tuple[Route, ...]]:
+        found = self.cache.get(ztopic)
+        if found is None:
+            found = (orjson.dumps(decode_topic(ztopic)), self.matcher.match(ztopic))
+            if len(self.cache) >= ROUTE_CACHE_LIMIT:
+                self.cache.clear()
+            self.cache[ztopic] = found
+        return found
+
+    async def run(self) -> None:
+        attached = self.open()
+        metrics.FEEDS.inc()
+        log.info(
+            "feed %s: %s %d of %d endpoint(s), %s/%s",
+            self.feed.slug,
+            "bound" if self.feed.bind else "connected",
+            attached,
+            len(self.feed.endpoints),
+            self.feed.framing,
+            self.feed.payload,
+        )
+        sock = self.sock
+        drain = zmq.Socket.shadow(sock.underlying)
+        noblock = zmq.NOBLOCK
+        try:
+            while True:
+                batch = [await sock.recv_multipart()]
+                try:
+                    while len(batch) < self.max_batch:
+                        batch.append(drain.recv_multipart(noblock))
+                except zmq.Again:
+                    pass
+                await self.deliver(batch)
+        finally:
+            metrics.FEEDS.dec()
+            sock.close(linger=0)
+            self.sock = None
+
+    async def deliver(self, batch: list[list[bytes]]) -> None:
+        ts = b"%.3f" % time.time()
+        decode, lookup = self.decoder, self._lookup
+        out: dict[Route, list[bytes]] = {}
+        dropped: dict[str, int] = {}
+        last_error = ""
+        for frames in batch:
+            try:
+                ztopic, fragment = decode(frames)
+            except Dropped as exc:
+                dropped[exc.kind] = dropped.get(exc.kind, 0) + 1
+                last_error = str(exc)
+                continue
+            ztopic_json, routes = lookup(ztopic)
+            if not routes:
+                continue
+            tail = message_tail(ztopic_json, ts, fragment)
+            for route in routes:
+                route.seq += 1
+                envelopes = out.get(route)
+                if envelopes is None:
+                    envelopes = out[route] = []
+                envelopes.append(route.head + b"%d" % route.seq + tail)
+        self.received.inc(len(batch))
+        if dropped:
+            self._count_drops(dropped, last_error)
+        if out:
+            await self._send(out)
+
+    async def _send(self, out: dict[Route, list[bytes]]) -> None:
+        # History first, then the groups: a client that subscribes meanwhile either finds a
+        # message in the history or receives it from the group, never neither.
+        await self.history.append({r.key: (r.seq - len(envs) + 1, envs) for r, envs in out.items()})
+        sends = []
+        for route, envelopes in out.items():
+            route.routed.inc(len(envelopes))
+            sends.append(
+                self.layer.group_send(
+                    route.group,
+                    {
+                        "type": MESSAGE_TYPE,
+                        "text": batch_frame(envelopes).decode(),
+                        "feed": route.feed,
+                        "topic": route.topic,
+                        "first": route.seq - len(envelopes) + 1,
+                        "last": route.seq,
+                    },
+                )
+            )
+        self.batches.inc(len(sends))
+        if len(sends) == 1:
+            await sends[0]
+        else:
+            await asyncio.gather(*sends)
+
+    def _count_drops(self, dropped: dict[str, int], example: str) -> None:
+        for kind, count in dropped.items():
+            metrics.DROPPED.labels(self.feed.slug, kind).inc(count)
+            total = self.throttle.ready((self.feed.slug, kind), count)
+            if total is not None:
+                log.warning(
+                    "feed %s: dropped %d message(s) (%s), e.g. %s",
+                    self.feed.slug,
+                    total,
+                    kind,
+                    example,
+                )
+
+
+class Subscriber:
+    """Runs one FeedReader per enabled feed and follows the catalog as it changes."""
+
+    def __init__(
+        self, layer, history: History, watcher: CatalogWatcher, only: Iterable[str] | None = None
+    ) -> None:
+        self.layer = layer
+        self.history = history
+        self.watcher = watcher
+        self.only = set(only) if only else None
+        self.ctx = zmq.asyncio.Context()
+        self.readers: dict[str, FeedReader] = {}
+        self.throttle = LogThrottle(conf.get()["LOG_INTERVAL"])
+        self._changed = asyncio.Event()
+
+    def wanted(self, catalog: Catalog) -> dict[str, FeedConfig]:
+        return {
+            f.slug: f
+            for f in catalog.feeds
+            if f.enabled and f.topics and (self.only is None or f.slug in self.only)
+        }
+
+    async def apply(self, catalog: Catalog) -> None:
+        wanted = self.wanted(catalog)
+        for slug in list(self.readers):
+            reader = self.readers[slug]
+            feed = wanted.get(slug)
+            if feed is None or feed.socket_settings() != reader.feed.socket_settings():
+                await self._stop(slug, "removed or disabled" if feed is None else "reconfigured")
+        for slug, feed in wanted.items():
+            reader = self.readers.get(slug)
+            if reader is None:
+                reader = FeedReader(feed, self.layer, self.history, self.ctx, self.throttle)
+                await reader.configure(feed)
+                reader.task = asyncio.ensure_future(self._guard(reader))
+                self.readers[slug] = reader
+            elif feed != reader.feed:
+                await reader.configure(feed)
+                log.info("feed %s: topics updated", slug)
+
+    async def _guard(self, reader: FeedReader) -> None:
+        try:
+            await reader.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "feed %s: reader failed; it restarts at the next reload", reader.feed.slug
+            )
+            self.readers.pop(reader.feed.slug, None)
+
+    async def _stop(self, slug: str, why: str) -> None:
+        reader = self.readers.pop(slug)
+        if reader.task is not None:
+            reader.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader.task
+        log.info("feed %s: stopped (%s)", slug, why)
+
+    def _on_change(self, catalog: Catalog) -> None:
+        self._changed.set()
+
+    async def run(self) -> None:
+        catalog = await self.watcher.get()
+        self.watcher.listen(self._on_change)
+        try:
+            await self.apply(catalog)
+            if self.only:
+                missing = self.only - {f.slug for f in catalog.feeds}
+                if missing:
+                    log.warning("no feed named %s (yet)", ", ".join(sorted(missing)))
+            interval = self.watcher.interval
+            while True:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), interval)
+                self._changed.clear()
+                # A reader that failed comes back here, as does a changed catalog.
+                await self.apply(self.watcher.catalog)
+        finally:
+            self.watcher.unlisten(self._on_change)
+            for slug in list(self.readers):
+                await self._stop(slug, "shutting down")
+            self.ctx.term()

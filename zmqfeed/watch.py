@@ -1,0 +1,87 @@
+"""Keeps one current Catalog per process and tells listeners when the admin changed it.
+
+Polling the database every RELOAD_INTERVAL seconds works the same whichever process made
+the change (admin, import, another host), with one small query per process and interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from channels.db import database_sync_to_async
+
+from . import conf
+from .catalog import Catalog, load_catalog
+
+log = logging.getLogger("zmqfeed.watch")
+
+Listener = Callable[[Catalog], None]
+
+
+class CatalogWatcher:
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.catalog: Catalog | None = None
+        self._listeners: set[Listener] = set()
+        self._task: asyncio.Task | None = None
+        self._first: asyncio.Future | None = None
+
+    async def get(self) -> Catalog:
+        if self.catalog is not None:
+            return self.catalog
+        self._start()
+        return await asyncio.shield(self._first)
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.add(listener)
+
+    def unlisten(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    def _start(self) -> None:
+        if self._task is None:
+            self._first = asyncio.get_running_loop().create_future()
+            self._task = asyncio.ensure_future(self._run())
+
+    async def reload(self) -> None:
+        catalog = await database_sync_to_async(load_catalog)()
+        if catalog != self.catalog:
+            first = self.catalog is None
+            self.catalog = catalog
+            if first and not self._first.done():
+                self._first.set_result(catalog)
+            else:
+                for listener in list(self._listeners):
+                    try:
+                        listener(catalog)
+                    except Exception:
+                        log.exception("catalog listener failed")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("could not load feeds and topics: %s", exc)
+            await asyncio.sleep(self.interval)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+_watchers: dict[asyncio.AbstractEventLoop, CatalogWatcher] = {}
+
+
+def get_watcher() -> CatalogWatcher:
+    """The watcher of the running event loop (one per process in practice)."""
+    loop = asyncio.get_running_loop()
+    watcher = _watchers.get(loop)
+    if watcher is None:
+        watcher = _watchers[loop] = CatalogWatcher(conf.get()["RELOAD_INTERVAL"])
+    return watcher
