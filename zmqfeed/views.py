@@ -1,19 +1,71 @@
-"""Pages and probes. Placeholder views until the live page lands."""
+"""Pages (feed list, live page) and probes (metrics, health) of zmqfeed.
 
-from django.http import HttpResponse
+The pages only decide what this user may see; live data reaches the browser over the
+WebSocket through ``static/zmqfeed/zmqfeed.js``, never through these views.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from .access import Reader, can_read
+from .catalog import FeedConfig, TopicConfig, load_catalog
+
+MAX_ROWS = 200  # messages kept on the live page; older rows leave the DOM
 
 
-def feed_list(request):
-    return HttpResponse("feeds")
+def _readable(feed: FeedConfig, reader: Reader) -> list[TopicConfig]:
+    return [t for t in feed.topics if can_read(t, reader)]
 
 
-def feed_detail(request, feed):
-    return HttpResponse(feed)
+@require_safe
+def feed_list(request: HttpRequest) -> HttpResponse:
+    """The enabled feeds in which this user may read at least one topic."""
+    reader = Reader.load(request.user)
+    feeds = []
+    for feed in load_catalog().feeds:
+        topics = _readable(feed, reader) if feed.enabled else []
+        if topics:
+            feeds.append({"feed": feed, "topics": topics})
+    return render(request, "zmqfeed/feed_list.html", {"feeds": feeds})
 
 
-def metrics(request):
-    return HttpResponse("")
+@require_safe
+def feed_detail(request: HttpRequest, feed: str) -> HttpResponse:
+    """The live page; a feed this user cannot read is indistinguishable from a missing one."""
+    config = load_catalog().feed(feed)
+    topics = _readable(config, Reader.load(request.user)) if config and config.enabled else []
+    if not topics:
+        raise Http404("No such feed.")
+    return render(
+        request,
+        "zmqfeed/feed_detail.html",
+        {"feed": config, "topics": topics, "max_rows": MAX_ROWS},
+    )
 
 
-def healthz(request):
-    return HttpResponse("ok")
+@require_safe
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text exposition of this process's counters (the default registry)."""
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+
+
+@require_safe
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers: 200 when the database answers, 503 with the reason if not."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any database failure makes the process unhealthy
+        return JsonResponse(
+            {"status": "error", "reason": f"database: {type(exc).__name__}: {exc}"}, status=503
+        )
+    return JsonResponse({"status": "ok"})

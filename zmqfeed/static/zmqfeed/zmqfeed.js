@@ -1,0 +1,377 @@
+/*
+ * zmqfeed.js: a dependency-free client for the zmqfeed WebSocket protocol (docs/client.md).
+ *
+ *   const feed = new ZmqFeed();                       // ws(s)://<this host>/ws/zmqfeed/
+ *   feed.on("state", (state) => console.log(state));  // connecting, open, reconnecting, closed
+ *   feed.subscribe("prices", "eur", (msg) => console.log(msg.seq, msg.data));
+ *
+ * It reconnects with exponential backoff and jitter, resubscribes every topic with `since`
+ * set to the last sequence number seen (the server replays what was missed), drops
+ * duplicates, unpacks `batch` frames and pings so that dead connections are noticed.
+ * Plain script (global `ZmqFeed`) or CommonJS; no build step.
+ */
+(function (root, factory) {
+  "use strict";
+  const ZmqFeed = factory();
+  if (typeof module === "object" && module.exports) {
+    module.exports = ZmqFeed;
+  } else {
+    root.ZmqFeed = ZmqFeed;
+  }
+})(typeof self !== "undefined" ? self : this, function () {
+  "use strict";
+
+  const DEFAULTS = {
+    minDelay: 500, // ms before the first reconnect attempt (then doubling)
+    maxDelay: 10000, // ms, the backoff cap
+    pingInterval: 20000, // ms between pings while open
+    pongTimeout: 10000, // ms without any frame after a ping before the connection counts as dead
+    stableAfter: 5000, // ms a connection must stay open for the backoff to start over
+    WebSocket: null, // a WebSocket constructor other than the global one
+  };
+  // Close codes of the per-topic endpoint that retrying cannot fix.
+  const FATAL_CLOSE = { 4403: "forbidden", 4404: "not_found" };
+  // Errors after which a subscription is dropped instead of being retried on reconnect.
+  const DROP_ON_ERROR = new Set(["not_found", "forbidden", "too_many_subscriptions", "bad_request"]);
+
+  function wsScheme() {
+    return globalThis.location && globalThis.location.protocol === "https:" ? "wss:" : "ws:";
+  }
+
+  function resolveUrl(url) {
+    if (!url) url = "/ws/zmqfeed/";
+    if (/^wss?:\/\//i.test(url)) return url;
+    if (/^https?:\/\//i.test(url)) return url.replace(/^http/i, "ws");
+    if (!globalThis.location) throw new Error("ZmqFeed: give an absolute ws:// or wss:// URL");
+    return wsScheme() + "//" + globalThis.location.host + (url[0] === "/" ? "" : "/") + url;
+  }
+
+  function report(error) {
+    if (typeof globalThis.reportError === "function") globalThis.reportError(error);
+    else console.error(error);
+  }
+
+  const keyOf = (feed, topic) => feed + "/" + topic;
+
+  class ZmqFeed {
+    /**
+     * @param {string} [url] ws(s):// URL, http(s):// URL or path; default /ws/zmqfeed/ on this host.
+     * @param {object} [options] see DEFAULTS.
+     */
+    constructor(url, options) {
+      this.url = resolveUrl(url);
+      this.options = Object.assign({}, DEFAULTS, options || {});
+      this.state = "connecting";
+      this.duplicates = 0; // messages dropped because their seq was already seen
+      this._subs = new Map(); // "feed/topic" -> {feed, topic, callbacks, lastSeq, baseline}
+      this._listeners = new Map(); // event -> Set of handlers
+      this._pending = new Map(); // request id -> {kind, sub, resolve, reject}
+      this._nextId = 1;
+      this._attempt = 0;
+      this._everOpen = false;
+      this._openedAt = 0;
+      this._ws = null;
+      this._reconnectTimer = null;
+      this._pingTimer = null;
+      this._pongTimer = null;
+      this._closed = false;
+      this._connect();
+    }
+
+    // Events: state, open, message, subscribed, gap, reset, error.
+
+    /** Adds a handler; returns a function that removes it. */
+    on(event, handler) {
+      if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+      this._listeners.get(event).add(handler);
+      return () => this.off(event, handler);
+    }
+
+    off(event, handler) {
+      const set = this._listeners.get(event);
+      if (set) set.delete(handler);
+    }
+
+    /**
+     * Subscribes to one topic of one feed; `onMessage(message)` gets each message once, in order.
+     * Several handlers may share a topic. Returns a function that removes this handler.
+     */
+    subscribe(feed, topic, onMessage) {
+      const key = keyOf(feed, topic);
+      let sub = this._subs.get(key);
+      if (!sub) {
+        sub = { feed, topic, callbacks: new Set(), lastSeq: null, baseline: null };
+        this._subs.set(key, sub);
+        if (this.state === "open") this._sendSubscribe(sub);
+      }
+      if (onMessage) sub.callbacks.add(onMessage);
+      return () => this.unsubscribe(feed, topic, onMessage);
+    }
+
+    /** Removes one handler, or all when none is given; the last one gone unsubscribes. */
+    unsubscribe(feed, topic, onMessage) {
+      const key = keyOf(feed, topic);
+      const sub = this._subs.get(key);
+      if (!sub) return;
+      if (onMessage) sub.callbacks.delete(onMessage);
+      if (onMessage && sub.callbacks.size) return;
+      this._subs.delete(key);
+      if (this.state === "open") this._request({ type: "unsubscribe", feed, topic }, {});
+    }
+
+    /** Publishes to a topic that allows it; resolves with the `published` reply. */
+    publish(feed, topic, data) {
+      if (this.state !== "open") return Promise.reject(new Error("ZmqFeed: not connected"));
+      return new Promise((resolve, reject) => {
+        this._request({ type: "publish", feed, topic, data }, { resolve, reject });
+      });
+    }
+
+    /** Whether this client holds a subscription to the topic (errors may drop one). */
+    isSubscribed(feed, topic) {
+      return this._subs.has(keyOf(feed, topic));
+    }
+
+    /** The last sequence number seen on a topic, or null. */
+    lastSeq(feed, topic) {
+      const sub = this._subs.get(keyOf(feed, topic));
+      return sub ? sub.lastSeq : null;
+    }
+
+    /** Closes the connection for good (no reconnect). */
+    close() {
+      this._closed = true;
+      clearTimeout(this._reconnectTimer);
+      const ws = this._ws;
+      this._teardown("closed by the client");
+      if (ws) ws.close(1000);
+      this._setState("closed");
+    }
+
+    // Connection.
+
+    _connect() {
+      this._reconnectTimer = null;
+      this._setState(this._everOpen || this._attempt ? "reconnecting" : "connecting");
+      const Socket = this.options.WebSocket || globalThis.WebSocket;
+      let ws;
+      try {
+        ws = new Socket(this.url);
+      } catch (error) {
+        this._emit("error", { code: "connect", detail: String(error) });
+        this._scheduleReconnect();
+        return;
+      }
+      ws.binaryType = "arraybuffer";
+      this._ws = ws;
+      ws.onopen = () => this._onOpen();
+      ws.onmessage = (event) => this._onFrame(event.data);
+      ws.onclose = (event) => {
+        if (this._ws === ws) this._onClose(event.code, event.reason);
+      };
+      ws.onerror = () => {}; // a close event follows with what there is to know
+    }
+
+    _onOpen() {
+      this._everOpen = true;
+      this._openedAt = Date.now();
+      this._setState("open");
+      this._pingTimer = setInterval(() => this._ping(), this.options.pingInterval);
+      for (const sub of this._subs.values()) this._sendSubscribe(sub);
+      this._emit("open");
+    }
+
+    _onClose(code, reason) {
+      const stable = this._openedAt && Date.now() - this._openedAt >= this.options.stableAfter;
+      this._teardown("connection closed");
+      if (this._closed) return;
+      if (FATAL_CLOSE[code]) {
+        this._closed = true;
+        this._emit("error", { code: FATAL_CLOSE[code], detail: reason || "closed " + code });
+        this._setState("closed");
+        return;
+      }
+      if (stable) this._attempt = 0;
+      this._scheduleReconnect(code);
+    }
+
+    _scheduleReconnect(code) {
+      const { minDelay, maxDelay } = this.options;
+      const ceiling = Math.min(maxDelay, minDelay * Math.pow(2, this._attempt++));
+      const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+      this._setState("reconnecting", { delay, code });
+      this._reconnectTimer = setTimeout(() => this._connect(), delay);
+    }
+
+    /** Forgets the current socket, its timers and its outstanding requests. */
+    _teardown(why) {
+      const ws = this._ws;
+      this._ws = null;
+      this._openedAt = 0;
+      clearInterval(this._pingTimer);
+      clearTimeout(this._pongTimer);
+      this._pingTimer = this._pongTimer = null;
+      if (ws) ws.onopen = ws.onmessage = ws.onclose = null;
+      for (const pending of this._pending.values()) {
+        if (pending.reject) pending.reject(new Error("ZmqFeed: " + why));
+      }
+      this._pending.clear();
+    }
+
+    _ping() {
+      this._request({ type: "ping" }, {});
+      if (this._pongTimer === null) {
+        this._pongTimer = setTimeout(() => {
+          // No frame at all since the ping: the connection is dead even if TCP has not noticed.
+          const ws = this._ws;
+          this._onClose(4000, "no pong");
+          if (ws) ws.close(4000, "no pong");
+        }, this.options.pongTimeout);
+      }
+    }
+
+    _setState(state, detail) {
+      if (state === this.state) return;
+      this.state = state;
+      this._emit("state", state, detail || {});
+    }
+
+    _emit(event, ...args) {
+      const set = this._listeners.get(event);
+      if (!set) return;
+      for (const handler of Array.from(set)) {
+        try {
+          handler(...args);
+        } catch (error) {
+          report(error);
+        }
+      }
+    }
+
+    _request(frame, meta) {
+      const id = "z" + this._nextId++;
+      this._pending.set(id, Object.assign({ kind: frame.type }, meta));
+      this._ws.send(JSON.stringify(Object.assign({ id }, frame)));
+      return id;
+    }
+
+    _sendSubscribe(sub) {
+      const frame = { type: "subscribe", feed: sub.feed, topic: sub.topic };
+      const since = sub.lastSeq !== null ? sub.lastSeq : sub.baseline;
+      if (since !== null) frame.since = since;
+      this._request(frame, { sub });
+    }
+
+    // Frames from the server.
+
+    _onFrame(data) {
+      clearTimeout(this._pongTimer);
+      this._pongTimer = null;
+      if (typeof data !== "string") data = new TextDecoder().decode(data);
+      let frame;
+      try {
+        frame = JSON.parse(data);
+      } catch (error) {
+        this._emit("error", { code: "bad_frame", detail: "server sent invalid JSON" });
+        return;
+      }
+      const pending = frame.id !== undefined ? this._pending.get(frame.id) : undefined;
+      if (pending) this._pending.delete(frame.id);
+      switch (frame.type) {
+        case "message":
+          this._deliver(frame);
+          break;
+        case "batch":
+          for (const message of frame.messages || []) this._deliver(message);
+          break;
+        case "subscribed":
+          this._onSubscribed(frame, pending);
+          break;
+        case "gap":
+          this._onGap(frame);
+          break;
+        case "error":
+          this._onError(frame, pending);
+          break;
+        default: // pong, unsubscribed, published
+          if (pending && pending.resolve) pending.resolve(frame);
+      }
+    }
+
+    _onSubscribed(frame, pending) {
+      const sub = pending ? pending.sub : this._subs.get(keyOf(frame.feed, frame.topic));
+      if (!sub || this._subs.get(keyOf(sub.feed, sub.topic)) !== sub) return;
+      const seq = frame.seq;
+      if (typeof seq === "number") {
+        if (sub.lastSeq !== null && seq < sub.lastSeq) {
+          // The server's sequence started over (a restarted gateway without shared history).
+          this._emit("reset", { feed: sub.feed, topic: sub.topic, seq, lastSeq: sub.lastSeq });
+          sub.lastSeq = seq;
+        } else if (sub.lastSeq === null) {
+          sub.baseline = seq;
+        }
+      }
+      this._emit("subscribed", { feed: sub.feed, topic: sub.topic, seq });
+    }
+
+    _deliver(message) {
+      const sub = this._subs.get(keyOf(message.feed, message.topic));
+      if (!sub) return; // unsubscribed while the message was on its way
+      const seq = message.seq;
+      if (typeof seq === "number") {
+        if (sub.lastSeq !== null) {
+          if (seq <= sub.lastSeq) {
+            this.duplicates++;
+            return;
+          }
+          if (seq > sub.lastSeq + 1) {
+            this._emit("gap", {
+              feed: sub.feed,
+              topic: sub.topic,
+              from_seq: sub.lastSeq + 1,
+              to_seq: seq - 1,
+              reason: "missed",
+            });
+          }
+        }
+        sub.lastSeq = seq;
+      }
+      this._emit("message", message);
+      for (const callback of Array.from(sub.callbacks)) {
+        try {
+          callback(message);
+        } catch (error) {
+          report(error);
+        }
+      }
+    }
+
+    _onGap(frame) {
+      const sub = this._subs.get(keyOf(frame.feed, frame.topic));
+      if (sub && typeof frame.to_seq === "number") {
+        if (sub.lastSeq === null || frame.to_seq > sub.lastSeq) sub.lastSeq = frame.to_seq;
+      }
+      this._emit("gap", frame);
+    }
+
+    _onError(frame, pending) {
+      const error = { code: frame.code, detail: frame.detail };
+      if (frame.id !== undefined) error.id = frame.id;
+      const sub = pending && pending.sub;
+      if (sub) {
+        error.feed = sub.feed;
+        error.topic = sub.topic;
+        if (DROP_ON_ERROR.has(frame.code) && this._subs.get(keyOf(sub.feed, sub.topic)) === sub) {
+          this._subs.delete(keyOf(sub.feed, sub.topic));
+        }
+      }
+      if (pending && pending.reject) {
+        pending.reject(Object.assign(new Error(frame.code + ": " + frame.detail), error));
+      }
+      this._emit("error", error);
+    }
+  }
+
+  ZmqFeed.DEFAULTS = DEFAULTS;
+  return ZmqFeed;
+});
