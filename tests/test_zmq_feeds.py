@@ -1,0 +1,215 @@
+"""`manage.py zmq_feeds import|export` against a real test database."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+
+from zmqfeed.models import Feed, Topic
+
+from .test_schema import BASE, documents
+
+DEMO = Path(__file__).resolve().parent.parent / "project" / "demo_feeds.json"
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str, stdin: str | None = None) -> str:
+    out = io.StringIO()
+    extra: dict[str, Any] = {"stdin": io.StringIO(stdin)} if stdin is not None else {}
+    call_command("zmq_feeds", *args, stdout=out, **extra)
+    return out.getvalue()
+
+
+def load(doc: dict[str, Any], *args: str) -> str:
+    return run("import", "-", *args, stdin=json.dumps(doc))
+
+
+def exported() -> dict[str, Any]:
+    return json.loads(run("export"))
+
+
+def test_the_demo_file_imports_and_exports_byte_for_byte() -> None:
+    assert run("import", str(DEMO)).strip() == (
+        "Imported 1 feed, 2 topics: 3 created, 0 updated, 0 unchanged, 0 pruned"
+    )
+    feed = Feed.objects.get(slug="demo")
+    assert feed.endpoints == ["tcp://127.0.0.1:5556"] and not feed.bind
+    assert (feed.framing, feed.payload) == ("multipart", "json")
+    topics = {t.slug: (t.prefix, t.access) for t in feed.topics.all()}
+    assert topics == {"all": ("demo", "public"), "staff": ("demo", "staff")}
+    assert run("export") == DEMO.read_text()
+
+
+def test_import_creates_then_reports_unchanged_without_touching_rows() -> None:
+    assert load(BASE).strip() == (
+        "Imported 2 feeds, 3 topics: 5 created, 0 updated, 0 unchanged, 0 pruned; "
+        "new (empty) groups: ops, sre"
+    )
+    stamps = dict(Feed.objects.values_list("slug", "updated"))
+    assert load(BASE).strip() == (
+        "Imported 2 feeds, 3 topics: 0 created, 0 updated, 5 unchanged, 0 pruned"
+    )
+    assert dict(Feed.objects.values_list("slug", "updated")) == stamps
+
+
+def test_import_upserts_by_slug() -> None:
+    load(BASE)
+    first_ids = dict(Feed.objects.values_list("slug", "id"))
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["name"] = "Prices (EU)"
+    doc["feeds"][0]["endpoints"].append("tcp://127.0.0.1:5557")
+    doc["feeds"][0]["topics"].append(
+        {"slug": "usd", "name": "USD", "prefix": "USD", "access": "authenticated", "groups": []}
+    )
+    doc["feeds"][1]["topics"][1]["groups"] = ["sre"]  # only the groups change
+    del doc["feeds"][1]["topics"][0]  # kept: no --prune
+    assert load(doc).strip() == (
+        "Imported 2 feeds, 3 topics: 1 created, 2 updated, 2 unchanged, 0 pruned"
+    )
+    assert dict(Feed.objects.values_list("slug", "id")) == first_ids
+    prices = Feed.objects.get(slug="prices")
+    assert prices.name == "Prices (EU)"
+    assert prices.endpoints == ["tcp://127.0.0.1:5556", "tcp://127.0.0.1:5557"]
+    assert prices.topics.get(slug="usd").access == "authenticated"
+    ops = Topic.objects.get(feed__slug="logs", slug="ops")
+    assert list(ops.groups.values_list("name", flat=True)) == ["sre"]
+    assert Topic.objects.filter(feed__slug="logs", slug="all").exists()
+    assert Group.objects.filter(name="ops").exists()  # groups are never deleted
+
+
+def test_prune_deletes_what_the_file_does_not_name() -> None:
+    load(BASE)
+    other = copy.deepcopy(BASE["feeds"][0])
+    other["slug"] = "other"
+    load({"feeds": [other]})
+    doc = copy.deepcopy(BASE)
+    del doc["feeds"][1]["topics"][0]
+    # Pruned: feed "other" and its topic, topic logs/all.
+    assert load(doc, "--prune").strip() == (
+        "Imported 2 feeds, 2 topics: 0 created, 0 updated, 4 unchanged, 3 pruned"
+    )
+    assert sorted(Feed.objects.values_list("slug", flat=True)) == ["logs", "prices"]
+    assert sorted(Topic.objects.values_list("feed__slug", "slug")) == [
+        ("logs", "ops"),
+        ("prices", "eur"),
+    ]
+    assert load({"feeds": []}, "--prune").strip() == (
+        "Imported 0 feeds, 0 topics: 0 created, 0 updated, 0 unchanged, 4 pruned"
+    )
+    assert not Feed.objects.exists() and not Topic.objects.exists()
+
+
+def test_missing_groups_are_created_empty_and_named() -> None:
+    Group.objects.create(name="ops")
+    out = load(BASE)
+    assert out.strip().endswith("; new (empty) groups: sre")
+    assert not Group.objects.get(name="sre").user_set.exists()
+    assert sorted(Group.objects.values_list("name", flat=True)) == ["ops", "sre"]
+
+
+def test_a_file_with_one_bad_topic_changes_nothing() -> None:
+    load(BASE)
+    before = exported()
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["name"] = "Renamed"  # a good change before the bad field
+    doc["feeds"].append({"slug": "new", "name": "New", "endpoints": ["tcp://127.0.0.1:6000"]})
+    doc["feeds"][1]["topics"][0]["access"] = "everyone"
+    doc["feeds"][1]["topics"][1]["groups"] = ["brand-new-group"]
+    with pytest.raises(CommandError) as caught:
+        load(doc, "--prune")
+    assert str(caught.value) == (
+        "stdin: feeds[1].topics[0].access: must be one of public, authenticated, staff, group, "
+        "not 'everyone' (nothing was changed)"
+    )
+    assert exported() == before
+    assert not Group.objects.filter(name="brand-new-group").exists()
+
+
+def test_an_error_while_writing_rolls_everything_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All or nothing also when the database itself fails half-way (here: a topic save)."""
+    load(BASE)
+    before = exported()
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["name"] = "Renamed"
+    doc["feeds"][1]["topics"][1]["prefix"] = "changed"
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Topic, "save", fail)
+    with pytest.raises(RuntimeError):
+        load(doc)
+    monkeypatch.undo()
+    assert exported() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "stdin: not a JSON document: Expecting property name enclosed in double quotes"),
+        ('{"feeds": [], "feeds": []}', "stdin: not a JSON document: the key 'feeds' appears twice"),
+        ("[]", "stdin: document: must be an object, not a list (nothing was changed)"),
+    ],
+)
+def test_unreadable_documents_are_refused(text: str, message: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        run("import", "-", stdin=text)
+    assert str(caught.value).startswith(message)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match=r"nope\.json: cannot read: .*No such file"):
+        run("import", str(tmp_path / "nope.json"))
+
+
+def test_dry_run_reports_and_changes_nothing() -> None:
+    out = load(BASE, "--dry-run")
+    assert out.strip() == (
+        "Dry run, nothing changed: 2 feeds, 3 topics: 5 created, 0 updated, 0 unchanged, "
+        "0 pruned; new (empty) groups: ops, sre"
+    )
+    assert not Feed.objects.exists() and not Group.objects.exists()
+
+
+def test_export_to_a_file_then_import_then_export_is_identical(tmp_path: Path) -> None:
+    load(BASE)
+    Feed.objects.create(slug="aaa", name="First by slug", endpoints=["ipc:///tmp/aaa"])
+    path = tmp_path / "feeds.json"
+    assert run("export", str(path)).strip() == f"Exported 3 feeds, 3 topics to {path}"
+    first = path.read_text()
+    assert [f["slug"] for f in json.loads(first)["feeds"]] == ["aaa", "logs", "prices"]
+    load({"feeds": []}, "--prune")
+    assert run("export") == '{\n  "feeds": []\n}\n'
+    run("import", str(path))
+    assert run("export") == first
+    assert exported() == json.loads(first)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(documents)
+def test_any_valid_document_round_trips_through_the_database(document: dict[str, Any]) -> None:
+    with transaction.atomic():
+        load(document, "--prune")
+        first = run("export")
+        assert json.loads(first)["feeds"] == sorted(
+            (
+                {**f, "topics": sorted(f["topics"], key=lambda t: t["slug"])}
+                for f in document["feeds"]
+            ),
+            key=lambda f: f["slug"],
+        )
+        run("import", "-", "--prune", stdin=first)
+        assert run("export") == first
+        transaction.set_rollback(True)

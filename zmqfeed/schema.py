@@ -1,0 +1,276 @@
+"""The configuration document (DESIGN.md §3): checked, normalised and exported as plain data.
+
+Pure on purpose: ``zmq_feeds import`` validates the whole file here before it touches the
+database, so that a bad file changes nothing and the error names the field by its path
+(``feeds[1].topics[0].access: must be one of …``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.validators import slug_re
+
+from .catalog import Catalog
+from .endpoints import endpoint_problems, parse_endpoint
+from .framing import FRAMINGS, PAYLOADS
+
+SLUG_MAX = 40  # models.SLUG_MAX; repeated because this module must import without the ORM
+ACCESS = ("public", "authenticated", "staff", "group")
+NAME_MAX = 200
+PREFIX_MAX = 255
+GROUP_NAME_MAX = 150  # django.contrib.auth Group.name
+MAX_MESSAGE_SIZE_DEFAULT = 1024 * 1024
+MAX_MESSAGE_SIZE_MAX = 2**31 - 1  # PositiveIntegerField's portable upper bound
+
+FEED_KEYS = (
+    "slug",
+    "name",
+    "endpoints",
+    "bind",
+    "framing",
+    "payload",
+    "enabled",
+    "max_message_size",
+    "topics",
+)
+TOPIC_KEYS = ("slug", "name", "prefix", "access", "groups")
+FEED_DEFAULTS: dict[str, Any] = {
+    "bind": False,
+    "framing": "multipart",
+    "payload": "json",
+    "enabled": True,
+    "max_message_size": MAX_MESSAGE_SIZE_DEFAULT,
+    "topics": [],
+}
+TOPIC_DEFAULTS: dict[str, Any] = {"prefix": "", "access": "public", "groups": []}
+
+
+class SchemaError(ValueError):
+    """The first problem found in a document, with the path of the field it concerns."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def endpoint_list_problems(endpoints: list, *, bind: bool | None = None) -> list[tuple[int, str]]:
+    """(index, problem) for each bad endpoint: syntax, transports this libzmq lacks, repeats
+    (a repeated connect doubles every message) and, when ``bind`` is False, wildcards."""
+    problems: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for index, endpoint in enumerate(endpoints):
+        found = endpoint_problems([endpoint])
+        if found:
+            problems.extend((index, problem) for problem in found)
+            continue
+        endpoint = endpoint.strip()
+        parsed = parse_endpoint(endpoint)
+        if endpoint in seen:
+            problems.append((index, f"{endpoint!r} is listed twice"))
+        elif bind is False and parsed.scheme == "tcp" and (parsed.host == "*" or not parsed.port):
+            problems.append(
+                (
+                    index,
+                    f"{endpoint!r}: * is for binding; to connect, give the publisher's host "
+                    "and port (or turn on bind)",
+                )
+            )
+        seen.add(endpoint)
+    return problems
+
+
+def _keys(obj: object, path: str, required: tuple[str, ...], allowed: tuple[str, ...]) -> dict:
+    if not isinstance(obj, dict):
+        raise SchemaError(path, f"must be an object, not {_kind(obj)}")
+    for key in obj:
+        if key not in allowed:
+            raise SchemaError(f"{path}.{key}", f"unknown key; the keys are {', '.join(allowed)}")
+    for key in required:
+        if key not in obj:
+            raise SchemaError(f"{path}.{key}", "is required")
+    return obj
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def _string(value: object, path: str, *, max_length: int, empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise SchemaError(path, f"must be a string, not {_kind(value)}")
+    if not empty and not value.strip():
+        raise SchemaError(path, "must not be empty")
+    if len(value) > max_length:
+        raise SchemaError(path, f"must be at most {max_length} characters, not {len(value)}")
+    if "\x00" in value or _unencodable(value):
+        raise SchemaError(path, "must be UTF-8 text without NUL characters")
+    return value
+
+
+def _unencodable(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \uXXXX escapes allow
+        return True
+    return False
+
+
+def _slug(value: object, path: str) -> str:
+    slug = _string(value, path, max_length=SLUG_MAX)
+    if not slug_re.match(slug):
+        raise SchemaError(path, f"{slug!r} is not a slug (letters, digits, '-' and '_' only)")
+    return slug
+
+
+def _bool(value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise SchemaError(path, f"must be true or false, not {_kind(value)}")
+    return value
+
+
+def _choice(value: object, path: str, choices: tuple[str, ...]) -> str:
+    if value not in choices or not isinstance(value, str):
+        raise SchemaError(path, f"must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _list(value: object, path: str) -> list:
+    if not isinstance(value, list):
+        raise SchemaError(path, f"must be a list, not {_kind(value)}")
+    return value
+
+
+def _endpoints(value: object, path: str, *, bind: bool) -> list[str]:
+    endpoints = _list(value, path)
+    if not endpoints:
+        raise SchemaError(path, "must list at least one endpoint")
+    for index, endpoint in enumerate(endpoints):
+        if not isinstance(endpoint, str):
+            raise SchemaError(f"{path}[{index}]", f"must be a string, not {_kind(endpoint)}")
+    for index, problem in endpoint_list_problems(endpoints, bind=bind):
+        raise SchemaError(f"{path}[{index}]", problem)
+    return [endpoint.strip() for endpoint in endpoints]
+
+
+def _max_message_size(value: object, path: str) -> int:
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or not 1 <= value <= MAX_MESSAGE_SIZE_MAX
+    ):
+        raise SchemaError(path, f"must be a whole number of bytes from 1 to {MAX_MESSAGE_SIZE_MAX}")
+    return value
+
+
+def _groups(value: object, path: str) -> list[str]:
+    groups = _list(value, path)
+    for index, group in enumerate(groups):
+        _string(group, f"{path}[{index}]", max_length=GROUP_NAME_MAX)
+    return sorted(set(groups))
+
+
+def _topic(obj: object, path: str) -> dict[str, Any]:
+    raw = {**TOPIC_DEFAULTS, **_keys(obj, path, ("slug", "name"), TOPIC_KEYS)}
+    topic = {
+        "slug": _slug(raw["slug"], f"{path}.slug"),
+        "name": _string(raw["name"], f"{path}.name", max_length=NAME_MAX),
+        "prefix": _string(raw["prefix"], f"{path}.prefix", max_length=PREFIX_MAX, empty=True),
+        "access": _choice(raw["access"], f"{path}.access", ACCESS),
+        "groups": _groups(raw["groups"], f"{path}.groups"),
+    }
+    if topic["access"] == "group" and not topic["groups"]:
+        raise SchemaError(f"{path}.groups", 'access "group" needs at least one group')
+    return topic
+
+
+def _feed(obj: object, path: str) -> dict[str, Any]:
+    raw = {**FEED_DEFAULTS, **_keys(obj, path, ("slug", "name", "endpoints"), FEED_KEYS)}
+    slug = _slug(raw["slug"], f"{path}.slug")
+    name = _string(raw["name"], f"{path}.name", max_length=NAME_MAX)
+    bind = _bool(raw["bind"], f"{path}.bind")
+    feed = {
+        "slug": slug,
+        "name": name,
+        "endpoints": _endpoints(raw["endpoints"], f"{path}.endpoints", bind=bind),
+        "bind": bind,
+        "framing": _choice(raw["framing"], f"{path}.framing", FRAMINGS),
+        "payload": _choice(raw["payload"], f"{path}.payload", PAYLOADS),
+        "enabled": _bool(raw["enabled"], f"{path}.enabled"),
+        "max_message_size": _max_message_size(raw["max_message_size"], f"{path}.max_message_size"),
+    }
+    topics = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(_list(raw["topics"], f"{path}.topics")):
+        topic = _topic(item, f"{path}.topics[{index}]")
+        if topic["slug"] in seen:
+            raise SchemaError(
+                f"{path}.topics[{index}].slug",
+                f"{topic['slug']!r} is already the slug of {path}.topics[{seen[topic['slug']]}]",
+            )
+        seen[topic["slug"]] = index
+        topics.append(topic)
+    feed["topics"] = topics
+    return feed
+
+
+def validate(document: object) -> dict[str, Any]:
+    """The document with defaults filled in, endpoints stripped and groups sorted.
+
+    Raises :class:`SchemaError` for the first problem. Feeds and topics keep the file's order.
+    """
+    _keys(document, "document", ("feeds",), ("feeds",))
+    feeds = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(_list(document["feeds"], "feeds")):
+        feed = _feed(item, f"feeds[{index}]")
+        if feed["slug"] in seen:
+            raise SchemaError(
+                f"feeds[{index}].slug",
+                f"{feed['slug']!r} is already the slug of feeds[{seen[feed['slug']]}]",
+            )
+        seen[feed["slug"]] = index
+        feeds.append(feed)
+    return {"feeds": feeds}
+
+
+def export(catalog: Catalog) -> dict[str, Any]:
+    """A catalog as a document: feeds and topics by slug, groups sorted, every key written.
+
+    ``validate(export(c)) == export(c)``, so export → import → export gives the same file.
+    """
+    return {
+        "feeds": [
+            {
+                "slug": feed.slug,
+                "name": feed.name,
+                "endpoints": list(feed.endpoints),
+                "bind": feed.bind,
+                "framing": feed.framing,
+                "payload": feed.payload,
+                "enabled": feed.enabled,
+                "max_message_size": feed.max_message_size,
+                "topics": [
+                    {
+                        "slug": topic.slug,
+                        "name": topic.name,
+                        "prefix": topic.prefix,
+                        "access": topic.access,
+                        "groups": sorted(topic.groups),
+                    }
+                    for topic in sorted(feed.topics, key=lambda t: t.slug)
+                ],
+            }
+            for feed in sorted(catalog.feeds, key=lambda f: f.slug)
+        ]
+    }
