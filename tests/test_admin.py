@@ -1,0 +1,226 @@
+"""The admin as a staff user drives it: Django's test client against the real admin views."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pytest
+import zmq
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from zmqfeed.models import Feed, Topic
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings) -> None:
+    """Logins are not what is tested here: skip a million PBKDF2 rounds per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+ADD = "/admin/zmqfeed/feed/add/"
+CHANGELIST = "/admin/zmqfeed/feed/"
+
+
+def feed_form(endpoints: str, *, topics: list[dict[str, Any]] = (), **fields: Any) -> dict:
+    """The POST of the feed add page, inline management form included."""
+    data = {
+        "slug": "prices",
+        "name": "Prices",
+        "endpoints": endpoints,
+        "framing": "multipart",
+        "payload": "json",
+        "enabled": "on",
+        "max_message_size": "1048576",
+        "topics-TOTAL_FORMS": str(len(topics)),
+        "topics-INITIAL_FORMS": "0",
+        "topics-MIN_NUM_FORMS": "0",
+        "topics-MAX_NUM_FORMS": "1000",
+        **fields,
+    }
+    for index, topic in enumerate(topics):
+        data.update({f"topics-{index}-{key}": value for key, value in topic.items()})
+    return data
+
+
+def errors_of(response) -> dict[str, list[str]]:
+    form = response.context["adminform"].form
+    return {name: list(errors) for name, errors in form.errors.items()}
+
+
+def test_a_bad_endpoint_is_shown_as_a_form_error(admin_client: Client) -> None:
+    response = admin_client.post(
+        ADD, feed_form("tcp://127.0.0.1:5556\r\ntcp://feeds.example.com\r\nudp://h:1")
+    )
+    assert response.status_code == 200
+    messages = [
+        "'tcp://feeds.example.com': expected HOST:PORT after the scheme",
+        "'udp://h:1': scheme must be one of tcp, ipc, epgm, pgm, norm, not 'udp'",
+    ]
+    assert errors_of(response) == {"endpoints": messages}
+    page = response.content.decode()
+    for message in messages:
+        assert html.escape(message) in page
+    assert "tcp://feeds.example.com" in page  # what was typed is kept for correcting
+    assert not Feed.objects.exists()
+
+
+def test_a_missing_transport_names_the_remedy(admin_client: Client) -> None:
+    response = admin_client.post(ADD, feed_form("norm://239.192.1.1:5555"))
+    if zmq.has("norm"):
+        assert response.status_code == 302
+        return
+    [message] = errors_of(response)["endpoints"]
+    assert "norm:// is not available" in message and "make multicast" in message
+
+
+def test_a_wildcard_needs_bind(admin_client: Client) -> None:
+    response = admin_client.post(ADD, feed_form("tcp://*:5556"))
+    assert errors_of(response) == {
+        "endpoints": [
+            "'tcp://*:5556': * is for binding; to connect, give the publisher's host and port "
+            "(or turn on bind)"
+        ]
+    }
+    response = admin_client.post(ADD, feed_form("tcp://*:5556", bind="on"))
+    assert response.status_code == 302
+    assert Feed.objects.get(slug="prices").bind is True
+
+
+def test_endpoints_are_saved_as_a_list_one_per_line(admin_client: Client) -> None:
+    response = admin_client.post(
+        ADD,
+        feed_form(
+            "  tcp://127.0.0.1:5556\r\n\r\nipc:///tmp/prices.sock  \r\n",
+            topics=[{"slug": "eur", "name": "EUR", "prefix": "EUR", "access": "public"}],
+        ),
+    )
+    assert response.status_code == 302, errors_of(response)
+    feed = Feed.objects.get(slug="prices")
+    assert feed.endpoints == ["tcp://127.0.0.1:5556", "ipc:///tmp/prices.sock"]
+    assert list(feed.topics.values_list("slug", "prefix", "access")) == [("eur", "EUR", "public")]
+    page = admin_client.get(f"/admin/zmqfeed/feed/{feed.pk}/change/").content.decode()
+    assert "tcp://127.0.0.1:5556\nipc:///tmp/prices.sock</textarea>" in page
+
+
+def test_a_repeated_endpoint_is_refused(admin_client: Client) -> None:
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556\ntcp://127.0.0.1:5556"))
+    assert errors_of(response) == {"endpoints": ["'tcp://127.0.0.1:5556' is listed twice"]}
+
+
+def test_an_empty_endpoint_list_is_refused(admin_client: Client) -> None:
+    response = admin_client.post(ADD, feed_form(" \r\n "))
+    assert errors_of(response) == {"endpoints": ["This field is required."]}
+
+
+def test_topic_inline_checks_groups_and_slugs(admin_client: Client) -> None:
+    group = Group.objects.create(name="traders")
+    topic = {"slug": "eur", "name": "EUR", "prefix": "EUR", "access": "group"}
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", topics=[topic]))
+    assert response.status_code == 200
+    [inline] = response.context["inline_admin_formsets"]
+    assert inline.formset.errors == [{"groups": ['Access "group" needs at least one group.']}]
+
+    twice = [{**topic, "groups": [group.pk]}, {**topic, "name": "EUR again", "access": "public"}]
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", topics=twice))
+    assert response.status_code == 200
+    [inline] = response.context["inline_admin_formsets"]
+    assert "Please correct the duplicate data for slug" in str(inline.formset.non_form_errors())
+    assert not Feed.objects.exists()
+
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", topics=twice[:1]))
+    assert response.status_code == 302
+    assert list(Topic.objects.get(slug="eur").groups.all()) == [group]
+
+
+def make_feeds() -> list[Feed]:
+    feeds = [
+        Feed.objects.create(slug="a", name="A", endpoints=["tcp://127.0.0.1:5556"]),
+        Feed.objects.create(slug="b", name="B", endpoints=["tcp://127.0.0.1:5557"], enabled=False),
+        Feed.objects.create(slug="c", name="C", endpoints=["ipc:///tmp/c"], bind=True),
+    ]
+    for slug in ("x", "y"):
+        Topic.objects.create(feed=feeds[0], slug=slug, name=slug.upper(), prefix=slug)
+    return feeds
+
+
+def test_changelist_shows_endpoints_and_topic_counts(admin_client: Client) -> None:
+    make_feeds()
+    response = admin_client.get(CHANGELIST, {"o": "-8"})  # by topic count, descending
+    rows = [(f.slug, f.topic_total) for f in response.context["cl"].result_list]
+    assert rows[0] == ("a", 2) and sorted(rows) == [("a", 2), ("b", 0), ("c", 0)]
+    page = response.content.decode()
+    assert "tcp://127.0.0.1:5556" in page and "ipc:///tmp/c" in page
+    assert "Enable selected feeds" in page and "Disable selected feeds" in page
+
+
+@pytest.mark.parametrize(
+    ("query", "slugs"),
+    [
+        ({"q": "5557"}, ["b"]),  # endpoints are searchable
+        ({"q": "x"}, ["a"]),  # so are topic slugs and prefixes
+        ({"enabled__exact": "0"}, ["b"]),
+        ({"bind__exact": "1"}, ["c"]),
+    ],
+)
+def test_changelist_search_and_filters(admin_client: Client, query: dict, slugs: list) -> None:
+    make_feeds()
+    response = admin_client.get(CHANGELIST, query)
+    assert [f.slug for f in response.context["cl"].result_list] == slugs
+
+
+@pytest.mark.parametrize(("action", "enabled"), [("enable_feeds", True), ("disable_feeds", False)])
+def test_enable_and_disable_actions(admin_client: Client, action: str, enabled: bool) -> None:
+    a, b, c = make_feeds()
+    before = {f.pk: f.updated for f in (a, b, c)}
+    response = admin_client.post(
+        CHANGELIST, {"action": action, "_selected_action": [a.pk, b.pk]}, follow=True
+    )
+    word = "enabled" if enabled else "disabled"
+    assert f"1 feed {word} (1 already {word})." in [str(m) for m in response.context["messages"]]
+    states = dict(Feed.objects.values_list("slug", "enabled"))
+    assert states == {"a": enabled, "b": enabled, "c": True}
+    changed = a if enabled is False else b
+    assert Feed.objects.get(pk=changed.pk).updated > before[changed.pk]
+
+
+def test_topic_admin_lists_filters_and_requires_groups(admin_client: Client) -> None:
+    a, b, _ = make_feeds()
+    Topic.objects.create(feed=b, slug="z", name="Z", access="staff")
+    response = admin_client.get("/admin/zmqfeed/topic/", {"feed__id__exact": a.pk})
+    assert [t.slug for t in response.context["cl"].result_list] == ["x", "y"]
+    response = admin_client.get("/admin/zmqfeed/topic/", {"access__exact": "staff"})
+    assert [t.slug for t in response.context["cl"].result_list] == ["z"]
+
+    data = {"feed": a.pk, "slug": "g", "name": "G", "prefix": "", "access": "group"}
+    response = admin_client.post("/admin/zmqfeed/topic/add/", data)
+    assert errors_of(response) == {"groups": ['Access "group" needs at least one group.']}
+    group = Group.objects.create(name="readers")
+    response = admin_client.post("/admin/zmqfeed/topic/add/", {**data, "groups": [group.pk]})
+    assert response.status_code == 302
+    response = admin_client.get("/admin/zmqfeed/topic/", {"q": "g"})
+    assert "readers" in response.content.decode()
+
+
+@pytest.mark.parametrize("url", [CHANGELIST, ADD, "/admin/zmqfeed/topic/"])
+def test_only_staff_may_enter(client: Client, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.url.startswith("/admin/login/")
+    User.objects.create_user("reader", password="pw-secret-123")
+    client.login(username="reader", password="pw-secret-123")
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.url.startswith("/admin/login/")
+
+
+def test_a_non_staff_user_cannot_run_actions(client: Client) -> None:
+    a, *_ = make_feeds()
+    User.objects.create_user("reader", password="pw-secret-123")
+    client.login(username="reader", password="pw-secret-123")
+    response = client.post(CHANGELIST, {"action": "disable_feeds", "_selected_action": [a.pk]})
+    assert response.status_code == 302 and response.url.startswith("/admin/login/")
+    assert Feed.objects.get(pk=a.pk).enabled is True

@@ -1,0 +1,170 @@
+"""Feeds and topics in Django's admin (staff only, as the admin is).
+
+Changes made here reach running subscribers and consumers within seconds (DESIGN.md §3):
+they reload the catalog, so nothing here needs to signal them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import Access, Feed, Topic
+from .schema import endpoint_list_problems
+
+
+class EndpointsField(forms.CharField):
+    """The model's JSON list of endpoints as a textarea with one endpoint per line.
+
+    Each problem is its own error line; those that depend on ``bind`` come from the form.
+    """
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 60, "spellcheck": "false"})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value)
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def validate(self, value: list[str]) -> None:
+        super().validate(value)
+        problems = endpoint_list_problems(value)
+        if problems:
+            raise ValidationError([problem for _, problem in problems])
+
+
+class FeedForm(forms.ModelForm):
+    endpoints = EndpointsField(
+        help_text="One per line, e.g. tcp://127.0.0.1:5556, ipc:///run/feed.sock, "
+        "epgm://eth0;239.192.1.1:5555 (multicast only where this libzmq has it)."
+    )
+
+    class Meta:
+        model = Feed
+        fields = (
+            "slug",
+            "name",
+            "endpoints",
+            "bind",
+            "framing",
+            "payload",
+            "enabled",
+            "max_message_size",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "endpoints" in data and "bind" in data:
+            problems = endpoint_list_problems(data["endpoints"], bind=data["bind"])
+            if problems:
+                self.add_error("endpoints", [problem for _, problem in problems])
+        return data
+
+
+class TopicForm(forms.ModelForm):
+    class Meta:
+        model = Topic
+        fields = ("feed", "slug", "name", "prefix", "access", "groups")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("access") == Access.GROUP and not data.get("groups"):
+            self.add_error("groups", 'Access "group" needs at least one group.')
+        return data
+
+
+class TopicInline(admin.TabularInline):
+    model = Topic
+    form = TopicForm
+    extra = 1
+    fields = ("slug", "name", "prefix", "access", "groups")
+    prepopulated_fields = {"slug": ("name",)}
+    autocomplete_fields = ("groups",)
+    show_change_link = True
+
+
+@admin.register(Feed)
+class FeedAdmin(admin.ModelAdmin):
+    form = FeedForm
+    inlines = (TopicInline,)
+    list_display = (
+        "slug",
+        "name",
+        "endpoint_list",
+        "bind",
+        "framing",
+        "payload",
+        "enabled",
+        "topic_count",
+    )
+    list_display_links = ("slug", "name")
+    list_filter = ("enabled", "bind", "framing", "payload")
+    search_fields = ("slug", "name", "endpoints", "topics__slug", "topics__prefix")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("created", "updated")
+    actions = ("enable_feeds", "disable_feeds")
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "enabled")}),
+        (
+            "ZeroMQ source",
+            {"fields": ("endpoints", "bind", "framing", "payload", "max_message_size")},
+        ),
+        ("History", {"fields": ("created", "updated"), "classes": ("collapse",)}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Feed]:
+        return super().get_queryset(request).annotate(topic_total=Count("topics"))
+
+    @admin.display(description="endpoints")
+    def endpoint_list(self, feed: Feed) -> str:
+        return ", ".join(feed.endpoints or ())
+
+    @admin.display(description="topics", ordering="topic_total")
+    def topic_count(self, feed: Feed) -> int:
+        return feed.topic_total
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[Feed], enabled: bool) -> None:
+        # update() skips auto_now, and watchers may look at `updated`: set it here.
+        changed = queryset.exclude(enabled=enabled).update(enabled=enabled, updated=timezone.now())
+        word = "enabled" if enabled else "disabled"
+        self.message_user(
+            request,
+            f"{changed} feed{'s' * (changed != 1)} {word}"
+            f" ({queryset.count() - changed} already {word}).",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Enable selected feeds", permissions=("change",))
+    def enable_feeds(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable selected feeds", permissions=("change",))
+    def disable_feeds(self, request: HttpRequest, queryset: QuerySet[Feed]) -> None:
+        self._set_enabled(request, queryset, False)
+
+
+@admin.register(Topic)
+class TopicAdmin(admin.ModelAdmin):
+    form = TopicForm
+    list_display = ("slug", "feed", "name", "prefix", "access", "group_names")
+    list_filter = ("feed", "access")
+    search_fields = ("slug", "name", "prefix", "feed__slug", "feed__name")
+    list_select_related = ("feed",)
+    autocomplete_fields = ("feed",)
+    filter_horizontal = ("groups",)
+    prepopulated_fields = {"slug": ("name",)}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Topic]:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="groups")
+    def group_names(self, topic: Topic) -> str:
+        return ", ".join(sorted(g.name for g in topic.groups.all()))
