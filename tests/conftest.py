@@ -111,6 +111,27 @@ class Site:
             "    u.groups.add(Group.objects.get_or_create(name=g)[0])\n"
         )
 
+    def session_cookie(self, username: str) -> str:
+        """A logged-in session for `username`, as the login form would create it."""
+        key = (
+            self.shell(
+                "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY\n"
+                "from django.contrib.auth import SESSION_KEY\n"
+                "from django.contrib.auth.models import User\n"
+                "from django.contrib.sessions.backends.db import SessionStore\n"
+                f"u = User.objects.get(username={username!r})\n"
+                "s = SessionStore()\n"
+                "s[SESSION_KEY] = str(u.pk)\n"
+                "s[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+                "s[HASH_SESSION_KEY] = u.get_session_auth_hash()\n"
+                "s.create()\n"
+                "print(s.session_key)\n"
+            )
+            .strip()
+            .splitlines()[-1]
+        )
+        return f"sessionid={key}"
+
     def spawn(self, args: list[str], log_name: str, env: dict[str, str] | None = None):
         log = open(self.tmp / log_name, "wb")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen(
@@ -224,3 +245,9 @@ def redis_url(redis_server: str) -> Iterator[str]:
     yield url
     client.flushdb()
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Django's default hasher spends a million rounds per user the tests create."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

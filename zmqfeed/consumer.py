@@ -27,8 +27,9 @@ log = logging.getLogger("zmqfeed.consumer")
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN = 4403
-CLOSE_TOO_LARGE = 1009
-CLOSE_POLICY = 1008
+# Daphne may only close with 1000 or 3000-4999: 4009 and 4008 stand for 1009 and 1008.
+CLOSE_TOO_LARGE = 4009
+CLOSE_FLOOD = 4008
 
 
 @dataclass
@@ -62,7 +63,8 @@ class FeedConsumer(AsyncWebsocketConsumer):
         self.max_frame = settings["MAX_CLIENT_FRAME"]
         self.max_subs = settings["MAX_SUBSCRIPTIONS"]
         self.bucket = TokenBucket(settings["CLIENT_RATE"], settings["CLIENT_BURST"])
-        self.refused = 0
+        # Frames over the rate are answered with `rate_limited` until these run out too.
+        self.strikes = TokenBucket(settings["CLIENT_RATE"], settings["CLIENT_BURST"])
         embedded.ensure_started()
         self.watcher = get_watcher()
         self.reader = await database_sync_to_async(Reader.load)(self.scope.get("user"))
@@ -105,14 +107,12 @@ class FeedConsumer(AsyncWebsocketConsumer):
             await self.close(CLOSE_TOO_LARGE)
             return
         if not self.bucket.take():
-            self.refused += 1
-            if self.refused > self.bucket.burst:
-                log.warning("closing a flooding client (%s)", self.scope.get("client"))
-                await self.close(CLOSE_POLICY)
-            else:
+            if self.strikes.take():
                 await self._error(ProtocolError("rate_limited", "too many frames; slow down"))
+            else:
+                log.warning("closing a flooding client (%s)", self.scope.get("client"))
+                await self.close(CLOSE_FLOOD)
             return
-        self.refused = 0
         if text_data is None:
             await self._error(ProtocolError("bad_request", "frames must be JSON text"))
             return
