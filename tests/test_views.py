@@ -72,8 +72,10 @@ def test_group_member_sees_group_feed(client, feeds):
     assert reverse("zmqfeed:feed_detail", args=["internal"]) not in page
 
 
-def test_empty_list_says_so(client):
-    assert "No feeds to show" in listed(client)
+def test_empty_list_says_so_and_offers_the_login_page(client):
+    page = listed(client)
+    assert "No feeds to show" in page
+    assert f'href="{reverse("admin:login")}?next=/zmqfeed/"' in page  # the demo's LOGIN_URL
 
 
 def test_detail_lists_readable_topics_and_loads_the_client(client, feeds):
@@ -116,6 +118,7 @@ def test_metrics_is_prometheus_text(client):
     assert response["Content-Type"] == CONTENT_TYPE_LATEST
     body = response.content.decode()
     assert "# TYPE python_info gauge" in body
+    assert "# TYPE zmqfeed_connections gauge" in body
 
 
 def test_healthz_ok(client):

@@ -6,12 +6,15 @@ WebSocket through ``static/zmqfeed/zmqfeed.js``, never through these views.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+import zmqfeed.metrics  # noqa: F401  (registers the gateway's series in the default registry)
 
 from .access import Reader, can_read
 from .catalog import FeedConfig, TopicConfig, load_catalog
@@ -23,6 +26,11 @@ def _readable(feed: FeedConfig, reader: Reader) -> list[TopicConfig]:
     return [t for t in feed.topics if can_read(t, reader)]
 
 
+def _page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
+    # The site's login page (settings.LOGIN_URL), offered to anonymous users who may see more.
+    return render(request, template, {"login_url": resolve_url(settings.LOGIN_URL), **context})
+
+
 @require_safe
 def feed_list(request: HttpRequest) -> HttpResponse:
     """The enabled feeds in which this user may read at least one topic."""
@@ -32,7 +40,7 @@ def feed_list(request: HttpRequest) -> HttpResponse:
         topics = _readable(feed, reader) if feed.enabled else []
         if topics:
             feeds.append({"feed": feed, "topics": topics})
-    return render(request, "zmqfeed/feed_list.html", {"feeds": feeds})
+    return _page(request, "zmqfeed/feed_list.html", {"feeds": feeds})
 
 
 @require_safe
@@ -42,7 +50,7 @@ def feed_detail(request: HttpRequest, feed: str) -> HttpResponse:
     topics = _readable(config, Reader.load(request.user)) if config and config.enabled else []
     if not topics:
         raise Http404("No such feed.")
-    return render(
+    return _page(
         request,
         "zmqfeed/feed_detail.html",
         {"feed": config, "topics": topics, "max_rows": MAX_ROWS},

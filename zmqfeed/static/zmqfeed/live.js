@@ -148,8 +148,11 @@
   client.on("error", (error) => {
     const where = error.topic ? error.topic + ": " : "";
     notice(where + error.code + (error.detail ? " – " + error.detail : ""), "error");
-    const box = error.topic && root.querySelector('input[data-topic="' + CSS.escape(error.topic) + '"]');
-    if (box && !client.isSubscribed(feedSlug, error.topic)) box.checked = false;
+  });
+  client.on("unsubscribed", ({ topic }) => {
+    // The subscription was refused or ended by the server: show the box as it is.
+    const box = root.querySelector('input[data-topic="' + CSS.escape(topic) + '"]');
+    if (box) box.checked = false;
   });
 
   for (const box of root.querySelectorAll("input[data-topic]")) {

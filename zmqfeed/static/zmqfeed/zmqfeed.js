@@ -78,7 +78,7 @@
       this._connect();
     }
 
-    // Events: state, open, message, subscribed, gap, reset, error.
+    // Events: state, open, message, subscribed, unsubscribed, gap, reset, error.
 
     /** Adds a handler; returns a function that removes it. */
     on(event, handler) {
@@ -230,8 +230,9 @@
       }
     }
 
+    /** Emits "state" on each change, and again with each new delay while reconnecting. */
     _setState(state, detail) {
-      if (state === this.state) return;
+      if (state === this.state && !detail) return;
       this.state = state;
       this._emit("state", state, detail || {});
     }
@@ -293,9 +294,17 @@
         case "error":
           this._onError(frame, pending);
           break;
-        default: // pong, unsubscribed, published
+        case "unsubscribed":
+          // Without a request of ours: the server ended the subscription (access changed).
+          if (!pending) this._drop(frame.feed, frame.topic);
+          break;
+        default: // pong, published
           if (pending && pending.resolve) pending.resolve(frame);
       }
+    }
+
+    _drop(feed, topic) {
+      if (this._subs.delete(keyOf(feed, topic))) this._emit("unsubscribed", { feed, topic });
     }
 
     _onSubscribed(frame, pending) {
@@ -357,13 +366,15 @@
     _onError(frame, pending) {
       const error = { code: frame.code, detail: frame.detail };
       if (frame.id !== undefined) error.id = frame.id;
+      if (frame.feed !== undefined) error.feed = frame.feed;
+      if (frame.topic !== undefined) error.topic = frame.topic;
       const sub = pending && pending.sub;
       if (sub) {
         error.feed = sub.feed;
         error.topic = sub.topic;
-        if (DROP_ON_ERROR.has(frame.code) && this._subs.get(keyOf(sub.feed, sub.topic)) === sub) {
-          this._subs.delete(keyOf(sub.feed, sub.topic));
-        }
+      }
+      if (sub && DROP_ON_ERROR.has(frame.code) && this._subs.get(keyOf(sub.feed, sub.topic)) === sub) {
+        this._drop(sub.feed, sub.topic);
       }
       if (pending && pending.reject) {
         pending.reject(Object.assign(new Error(frame.code + ": " + frame.detail), error));

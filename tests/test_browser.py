@@ -1,0 +1,399 @@
+"""Debian's chromium, driven by Playwright, on the live page and on the bare client library.
+
+The live page runs against the real stack: a ZeroMQ PUB socket in the test, daphne with the
+embedded subscriber, the consumer. The client library's recovery (reconnect, `since`,
+duplicates, gaps, dead connections) is driven by a scripted WebSocket server, because only
+a script can drop a connection or repeat a message at an exact point of the protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import zmq
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection, serve
+
+from .conftest import DAPHNE, ROOT, Server, Site, free_port, skip_or_fail, stop, wait_for_port
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+CLIENT_JS = ROOT / "zmqfeed" / "static" / "zmqfeed" / "zmqfeed.js"
+XSS = "<img src=x onerror=alert(1)>"
+SHOTS = os.environ.get("ZMQFEED_SCREENSHOTS")  # a directory: save the live page there
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        skip_or_fail(f"{CHROMIUM} is missing: apt-get install chromium (or `make browser`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.dialogs = []
+    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    context.close()
+
+
+def until(check: Callable[[], bool], what: str, timeout: float = 15.0, act=None) -> None:
+    """Poll `check` (doing `act` before each try) until it holds, or fail saying what."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if act:
+            act()
+        if check():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+# The live page against the real stack.
+
+
+def feed_doc(slug: str, port: int, payload: str) -> dict:
+    return {
+        "slug": slug,
+        "name": f"Browser {payload}",
+        "endpoints": [f"tcp://127.0.0.1:{port}"],
+        "bind": False,
+        "framing": "multipart",
+        "payload": payload,
+        "enabled": True,
+        "topics": [
+            {"slug": "all", "name": "All", "prefix": "", "access": "public", "groups": []},
+            {"slug": "boss", "name": "Boss", "prefix": "", "access": "staff", "groups": []},
+        ],
+    }
+
+
+def start_stack(site: Site) -> tuple[Server, dict[str, zmq.Socket], zmq.Context]:
+    """Two feeds (json and text) on PUB sockets of the test, and daphne subscribed to both."""
+    ctx = zmq.Context()
+    pubs: dict[str, zmq.Socket] = {}
+    feeds = []
+    for payload in ("json", "text"):
+        pub = ctx.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        port = pub.bind_to_random_port("tcp://127.0.0.1")
+        pubs[payload] = pub
+        feeds.append(feed_doc(f"b-{payload}", port, payload))
+    site.configure({"feeds": feeds})
+    return site.daphne(), pubs, ctx
+
+
+@contextmanager
+def running_stack(site: Site) -> Iterator[tuple[Site, Server, dict[str, zmq.Socket]]]:
+    server, pubs, ctx = start_stack(site)
+    try:
+        yield site, server, pubs
+    finally:
+        site.close()
+        ctx.destroy(linger=0)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[tuple[Site, Server, dict[str, zmq.Socket]]]:
+    """One site for the tests that leave the server running (a site costs seconds to start)."""
+    with running_stack(Site(tmp_path_factory.mktemp("browser"))) as parts:
+        yield parts
+
+
+@pytest.fixture
+def own_stack(site: Site) -> Iterator[tuple[Site, Server, dict[str, zmq.Socket]]]:
+    with running_stack(site) as parts:
+        yield parts
+
+
+def shown(page, text: str) -> bool:
+    cells = page.locator("#zf-messages td.zf-data").all_text_contents()
+    return text in cells
+
+
+def publish_until_shown(page, pub: zmq.Socket, frames: list[bytes], text: str) -> None:
+    """PUB/SUB joins late: publish until the page shows the message."""
+    until(
+        lambda: shown(page, text), f"{text!r} on the page", act=lambda: pub.send_multipart(frames)
+    )
+
+
+def test_live_page_shows_messages_as_text(stack, page):
+    site, server, pubs = stack
+    page.goto(f"{server.http}/zmqfeed/b-json/")
+    page.wait_for_selector('#zf-state[data-state="open"]', timeout=15_000)
+    assert page.locator("input[data-topic]").evaluate_all(
+        "els => els.map(e => e.dataset.topic)"
+    ) == ["all"], "the staff-only topic must not be offered to an anonymous user"
+
+    publish_until_shown(page, pubs["json"], [b"px.eur", b'{"bid": 1.05}'], '{"bid":1.05}')
+    row = page.locator("#zf-messages tr").first
+    assert row.locator(".zf-topic").text_content() == "all"
+    assert row.locator(".zf-zmq-topic").text_content() == "px.eur"
+    seq = int(row.locator(".zf-num").text_content())
+    assert seq >= 1
+    until(
+        lambda: page.locator('[data-seq-for="all"]').text_content() not in ("–", "0"),
+        "the topic's latest seq",
+    )
+
+    # A JSON string payload that would run script if it were parsed as HTML.
+    publish_until_shown(page, pubs["json"], [b"px.eur", json.dumps(XSS).encode()], XSS)
+    assert page.locator("#zf-messages img").count() == 0
+    assert int(page.locator("#zf-messages tr").first.locator(".zf-num").text_content()) > seq
+    until(lambda: float(page.locator("#zf-rate").text_content()) > 0, "a message rate")
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / "live-json.png"), full_page=True)
+
+    # The same payload on a text feed.
+    page.goto(f"{server.http}/zmqfeed/b-text/")
+    page.wait_for_selector('#zf-state[data-state="open"]', timeout=15_000)
+    publish_until_shown(page, pubs["text"], [b"log", XSS.encode()], XSS)
+    assert page.locator("#zf-messages img").count() == 0
+    page.wait_for_timeout(300)  # an onerror handler would have fired by now
+    assert page.dialogs == []
+    assert page.errors == []
+
+
+def test_live_page_keeps_at_most_max_rows(stack, page):
+    site, server, pubs = stack
+    page.goto(f"{server.http}/zmqfeed/b-json/")
+    page.wait_for_selector('#zf-state[data-state="open"]', timeout=15_000)
+    max_rows = int(page.locator("#zf-live").get_attribute("data-max-rows"))
+    publish_until_shown(page, pubs["json"], [b"t", b'"first"'], "first")
+    for n in range(max_rows + 50):
+        pubs["json"].send_multipart([b"t", json.dumps(n).encode()])
+    last = str(max_rows + 49)
+    until(lambda: shown(page, last), "the last of a burst")
+    assert page.locator("#zf-messages tr").count() == max_rows
+    assert page.locator("#zf-messages tr").first.locator(".zf-data").text_content() == last
+
+
+def test_unchecking_a_topic_stops_its_messages(stack, page):
+    site, server, pubs = stack
+    page.goto(f"{server.http}/zmqfeed/b-text/")
+    page.wait_for_selector('#zf-state[data-state="open"]', timeout=15_000)
+    publish_until_shown(page, pubs["text"], [b"a", b"before"], "before")
+    page.locator('input[data-topic="all"]').uncheck()
+    page.wait_for_function("!window.zmqfeedLive.isSubscribed('b-text', 'all')")
+    page.wait_for_timeout(300)  # the unsubscribe reaches the server
+    count = page.locator("#zf-messages tr").count()
+    for _ in range(5):
+        pubs["text"].send_multipart([b"a", b"after"])
+    page.wait_for_timeout(500)
+    assert page.locator("#zf-messages tr").count() == count
+    assert not shown(page, "after")
+
+
+def test_live_page_reconnects_after_server_restart(own_stack, page):
+    """A new daphne on the same port: the page reconnects, resubscribes and shows new data."""
+    site, server, pubs = own_stack
+    page.goto(f"{server.http}/zmqfeed/b-json/")
+    page.wait_for_selector('#zf-state[data-state="open"]', timeout=15_000)
+    publish_until_shown(page, pubs["json"], [b"x", b'"one"'], "one")
+    stop(server.proc)
+    page.wait_for_selector('#zf-state[data-state^="reconnecting"]', timeout=15_000)
+    proc = site.spawn(
+        [DAPHNE, "-b", "127.0.0.1", "-p", str(server.port), "project.asgi:application"],
+        "daphne-restarted.log",
+    )
+    wait_for_port(server.port, proc)
+    page.wait_for_selector('#zf-state[data-state="open"]', timeout=20_000)
+    publish_until_shown(page, pubs["json"], [b"x", b'"two"'], "two")
+    # The new process numbers from 1 again: the page says so instead of hiding new messages.
+    notices = page.locator("#zf-notices").text_content()
+    assert "restarted its sequence" in notices, notices
+
+
+# The client library against a scripted server.
+
+
+class Script:
+    """A WebSocket server that plays one scene per connection and records what it hears."""
+
+    def __init__(self, scenes: list[Callable[[ServerConnection, dict], None]]) -> None:
+        self.scenes = scenes
+        self.heard: list[tuple[int, dict]] = []
+        self.connections = 0
+        self.server = serve(self._handle, "127.0.0.1", 0)
+        self.port = self.server.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _handle(self, ws: ServerConnection) -> None:
+        n = self.connections
+        self.connections += 1
+        scene = self.scenes[min(n, len(self.scenes) - 1)]
+        try:
+            for text in ws:
+                frame = json.loads(text)
+                self.heard.append((n, frame))
+                scene(ws, frame)
+        except ConnectionClosed:
+            pass  # the scenes and the client's dead-connection check close on purpose
+
+    def frames(self, kind: str) -> list[tuple[int, dict]]:
+        return [(n, f) for n, f in self.heard if f["type"] == kind]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+def msg(seq: int, data: object = None) -> dict:
+    return {"type": "message", "feed": "f", "topic": "t", "zmq_topic": "z", "seq": seq,
+            "ts": 1.0, "data": seq if data is None else data}  # fmt: skip
+
+
+def send(ws: ServerConnection, *frames: dict) -> None:
+    for frame in frames:
+        ws.send(json.dumps(frame))
+
+
+def reply(ws: ServerConnection, frame: dict, **fields) -> None:
+    send(ws, {"type": fields.pop("type"), "id": frame["id"], **fields})
+
+
+def first_connection(ws, frame):
+    """Latest seq 5; then 6, a batch 7, 8 and a repeated 7, then 11 (9 and 10 lost); then drop."""
+    if frame["type"] == "ping":
+        reply(ws, frame, type="pong")
+    elif frame["type"] == "subscribe":
+        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=5)
+        send(ws, msg(6), {"type": "batch", "messages": [msg(7), msg(8), msg(7)]}, msg(11))
+        ws.close(1011)
+
+
+def second_connection(ws, frame):
+    """Replay from `since`, with a repeat of 11; then answer one ping and go silent."""
+    if frame["type"] == "subscribe":
+        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=13)
+        send(ws, {"type": "batch", "messages": [msg(11), msg(12), msg(13)]})
+    elif frame["type"] == "ping" and not getattr(ws, "ponged", False):
+        ws.ponged = True
+        reply(ws, frame, type="pong")
+
+
+def third_connection(ws, frame):
+    """A restarted server: latest seq 1, below what the client has seen."""
+    if frame["type"] == "ping":
+        reply(ws, frame, type="pong")
+    elif frame["type"] == "subscribe" and frame["topic"] == "t":
+        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=1)
+        send(ws, msg(2))
+    elif frame["type"] == "subscribe":
+        reply(ws, frame, type="error", code="forbidden", detail="not yours")
+    elif frame["type"] == "unsubscribe":
+        reply(ws, frame, type="unsubscribed", feed=frame["feed"], topic=frame["topic"])
+
+
+HARNESS = """
+([url, options]) => {
+  window.events = [];
+  const feed = new ZmqFeed(url, options);
+  window.feed = feed;
+  feed.on("state", (s) => events.push(["state", s]));
+  feed.on("gap", (g) => events.push(["gap", g.from_seq, g.to_seq, g.reason]));
+  feed.on("reset", (r) => events.push(["reset", r.lastSeq, r.seq]));
+  feed.on("error", (e) => events.push(["error", e.code, e.topic || null]));
+  feed.on("unsubscribed", (u) => events.push(["unsubscribed", u.topic]));
+  feed.subscribe("f", "t", (m) => events.push(["msg", m.seq]));
+}
+"""
+
+
+def load_client(page, url: str, **options) -> None:
+    page.set_content("<!doctype html><title>client</title>")
+    page.add_script_tag(path=str(CLIENT_JS))
+    page.evaluate(HARNESS, [url, options])
+
+
+def events(page, kind: str) -> list[list]:
+    return [e[1:] for e in page.evaluate("window.events") if e[0] == kind]
+
+
+def test_client_recovers_in_order_without_duplicates(page):
+    script = Script([first_connection, second_connection, third_connection])
+    try:
+        load_client(
+            page,
+            f"ws://127.0.0.1:{script.port}/ws/zmqfeed/",
+            minDelay=50,
+            maxDelay=200,
+            pingInterval=300,
+            pongTimeout=300,
+        )
+        until(lambda: [2] in events(page, "msg"), "the message after the third connection")
+        assert [s for (s,) in events(page, "msg")] == [6, 7, 8, 11, 12, 13, 2]
+        assert events(page, "gap") == [[9, 10, "missed"]]
+        assert events(page, "reset") == [[13, 1]]
+        states = [s for (s,) in events(page, "state")]
+        assert states == ["open", "reconnecting", "open", "reconnecting", "open"], states
+        assert page.evaluate("window.feed.duplicates") == 2
+
+        subscribes = [(n, f.get("since")) for n, f in script.frames("subscribe")]
+        # No `since` at first; then the last seq seen; then the last seq seen after the replay.
+        assert subscribes == [(0, None), (1, 11), (2, 13)]
+        assert all(isinstance(f["id"], str) for _, f in script.heard)
+        assert [n for n, _ in script.frames("ping")][:2] == [1, 1]
+
+        # A refused subscription is dropped and reported; unsubscribe reaches the server.
+        page.evaluate("void window.feed.subscribe('f', 'secret', () => {})")
+        until(lambda: ["unsubscribed", "secret"] in page.evaluate("window.events"), "the refusal")
+        assert ["forbidden", "secret"] in events(page, "error")
+        assert not page.evaluate("window.feed.isSubscribed('f', 'secret')")
+        page.evaluate("window.feed.unsubscribe('f', 't')")
+        until(lambda: script.frames("unsubscribe"), "the unsubscribe frame")
+        assert [f["topic"] for _, f in script.frames("unsubscribe")] == ["t"]
+        assert page.errors == []
+    finally:
+        page.evaluate("window.feed && window.feed.close()")
+        script.close()
+
+
+def test_client_backs_off_with_jitter_up_to_the_cap(page):
+    port = free_port()  # nothing listens: every attempt is refused
+    page.set_content("<!doctype html><title>client</title>")
+    page.add_script_tag(path=str(CLIENT_JS))
+    delays = page.evaluate(
+        """(url) => new Promise((resolve) => {
+            const delays = [];
+            const feed = new ZmqFeed(url, {minDelay: 20, maxDelay: 160});
+            feed.on("state", (state, detail) => {
+              if (state !== "reconnecting" || detail.delay === undefined) return;
+              delays.push(detail.delay);
+              if (delays.length === 7) { feed.close(); resolve(delays); }
+            });
+        })""",
+        f"ws://127.0.0.1:{port}/ws/zmqfeed/",
+    )
+    for attempt, delay in enumerate(delays):
+        ceiling = min(160, 20 * 2**attempt)
+        assert ceiling / 2 <= delay <= ceiling, (attempt, delays)
