@@ -1,0 +1,130 @@
+"""Scaled mode: one zmq_subscribe process, two daphne processes, real Redis in between."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import zmq.asyncio
+
+from tests.conftest import Site, stop
+from tests.support import (
+    Publisher,
+    connect,
+    drain,
+    eventually,
+    feed_doc,
+    messages,
+    recv,
+    request,
+    until_flowing,
+)
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(params=["core", "pubsub"])
+def scaled(request, tmp_path, redis_url):
+    site = Site(tmp_path, {"REDIS_URL": redis_url, "ZMQFEED_REDIS_LAYER": request.param})
+    yield site
+    site.close()
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 90))
+
+
+async def _subscribed(server, path):
+    ws = await connect(server, f"/ws/zmqfeed/{path}/")
+    reply = await recv(ws)
+    assert reply["type"] == "subscribed", reply
+    return ws
+
+
+def test_two_servers_receive_everything_in_order(scaled):
+    ctx = zmq.asyncio.Context()
+
+    async def main():
+        pub = Publisher(ctx)
+        scaled.configure({"feeds": [feed_doc("sc", pub.endpoint, [{"slug": "all"}])]})
+        subscriber = scaled.subscriber()
+        servers = [scaled.daphne(), scaled.daphne()]
+        clients = [await _subscribed(s, "sc/all") for s in servers]
+        for ws in clients:
+            await until_flowing(pub, ws, "t", "0")
+        for ws in clients:
+            await drain(ws)
+        for i in range(2000):
+            await pub.send("t", str(i))
+            if i % 200 == 0:
+                await asyncio.sleep(0.01)
+        for ws in clients:
+            got = await messages(ws, 2000, timeout=30)
+            assert [m["data"] for m in got] == list(range(2000))
+            seqs = [m["seq"] for m in got]
+            assert seqs == list(range(seqs[0], seqs[0] + 2000))
+
+        # The embedded subscriber stays off in scaled mode: only zmq_subscribe routes.
+        for server in servers:
+            assert "embedded subscriber started" not in server.log()
+
+        # The history lives in Redis: a client of either server can catch up with `since`.
+        last = seqs[-1]
+        ws = await connect(servers[1])
+        reply = await request(ws, type="subscribe", feed="sc", topic="all", since=last - 5)
+        assert reply["seq"] == last
+        assert [m["data"] for m in await messages(ws, 5)] == list(range(1995, 2000))
+
+        # A restarted subscriber continues the numbering where the last one stopped.
+        stop(subscriber)
+        scaled.subscriber()
+        await until_flowing(pub, clients[0], "t", '"after restart"')
+        await pub.send("t", '"next"')
+        [after] = await messages(clients[0], 1)
+        assert after["seq"] > last
+        pub.close()
+
+    try:
+        run(main())
+    finally:
+        ctx.destroy(linger=0)
+
+
+def test_subscriber_follows_configuration_and_feed_filter(scaled):
+    ctx = zmq.asyncio.Context()
+
+    async def main():
+        pub_a, pub_b = Publisher(ctx), Publisher(ctx)
+        doc = {"feeds": [feed_doc("fa", pub_a.endpoint, [{"slug": "all"}])]}
+        scaled.configure(doc)
+        scaled.subscriber("--feed", "fa", "--feed", "fb")
+        server = scaled.daphne()
+        ws_a = await _subscribed(server, "fa/all")
+        await until_flowing(pub_a, ws_a, "t", "1")
+
+        # A feed added later is started by the running subscriber.
+        doc["feeds"].append(feed_doc("fb", pub_b.endpoint, [{"slug": "all"}]))
+        doc["feeds"].append(feed_doc("fc", pub_b.endpoint, [{"slug": "all"}]))
+        scaled.configure(doc)
+        ws_b = await eventually(lambda: _try(server, "fb/all"))
+        await until_flowing(pub_b, ws_b, "t", "2")
+
+        # --feed leaves other feeds alone: fc has no subscriber.
+        ws_c = await _subscribed(server, "fc/all")
+        await pub_b.send("t", "3")
+        with pytest.raises(asyncio.TimeoutError):
+            await recv(ws_c, 1.0)
+        pub_a.close()
+        pub_b.close()
+
+    try:
+        run(main())
+    finally:
+        ctx.destroy(linger=0)
+
+
+async def _try(server, path):
+    try:
+        return await _subscribed(server, path)
+    except Exception:
+        return None
