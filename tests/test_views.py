@@ -78,6 +78,12 @@ def test_empty_list_says_so_and_offers_the_login_page(client):
     assert f'href="{reverse("admin:login")}?next=/zmqfeed/"' in page  # the demo's LOGIN_URL
 
 
+def test_login_link_is_left_out_when_the_site_has_no_such_page(client, settings):
+    settings.LOGIN_URL = "accounts:login"  # a URL name the site does not have
+    page = listed(client)
+    assert "log in" not in page and "anonymous" in page
+
+
 def test_detail_lists_readable_topics_and_loads_the_client(client, feeds):
     response = client.get(reverse("zmqfeed:feed_detail", args=["prices"]))
     assert response.status_code == 200

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render, resolve_url
+from django.urls import NoReverseMatch
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -26,9 +27,16 @@ def _readable(feed: FeedConfig, reader: Reader) -> list[TopicConfig]:
     return [t for t in feed.topics if can_read(t, reader)]
 
 
+def _login_url() -> str | None:
+    """The site's login page (settings.LOGIN_URL), offered to anonymous users who may see more."""
+    try:
+        return resolve_url(settings.LOGIN_URL)
+    except NoReverseMatch:  # a URL name this site does not have: no link rather than a 500
+        return None
+
+
 def _page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
-    # The site's login page (settings.LOGIN_URL), offered to anonymous users who may see more.
-    return render(request, template, {"login_url": resolve_url(settings.LOGIN_URL), **context})
+    return render(request, template, {"login_url": _login_url(), **context})
 
 
 @require_safe
