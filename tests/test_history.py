@@ -1,0 +1,190 @@
+"""Per-topic sequence numbers and recent messages: in memory and in Redis, the same behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zmqfeed.history import MemoryHistory, RedisHistory, Replay
+
+Body = Callable[[Any], Awaitable[Any]]
+_prefixes = itertools.count()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def run(request) -> Callable[..., Any]:
+    """``run(size, body)``: awaits ``body(history)`` on a fresh history of that kind."""
+    if request.param == "memory":
+        make = MemoryHistory
+    else:
+        url = request.getfixturevalue("redis_url")
+
+        def make(size: int) -> RedisHistory:
+            # A prefix of its own per history: hypothesis runs many in one database.
+            return RedisHistory(url, size, prefix=f"test{next(_prefixes)}")
+
+    def runner(size: int, body: Body) -> Any:
+        async def main() -> Any:
+            history = make(size)
+            try:
+                return await body(history)
+            finally:
+                if isinstance(history, RedisHistory):
+                    await history.close()
+
+        return asyncio.run(main())
+
+    return runner
+
+
+def envs(first: int, last: int, topic: str = "t") -> list[bytes]:
+    return [b"%s-%d" % (topic.encode(), seq) for seq in range(first, last + 1)]
+
+
+def test_a_new_topic_is_at_zero(run) -> None:
+    async def body(h) -> None:
+        assert await h.latest("prices/eur") == 0
+        assert await h.replay("prices/eur", None) == Replay(0, [], 1)
+        assert await h.replay("prices/eur", 0) == Replay(0, [], 1)
+        assert await h.replay("prices/eur", 5) == Replay(0, [], 1)
+
+    run(10, body)
+
+
+def test_batches_advance_the_latest_seq(run) -> None:
+    async def body(h) -> None:
+        await h.append({"f/a": (1, envs(1, 3, "a")), "f/b": (1, envs(1, 1, "b"))})
+        assert (await h.latest("f/a"), await h.latest("f/b")) == (3, 1)
+        await h.append({"f/a": (4, envs(4, 4, "a"))})
+        await h.append({"f/a": (5, envs(5, 9, "a"))})
+        assert (await h.latest("f/a"), await h.latest("f/b")) == (9, 1)
+        assert await h.latest("f/c") == 0
+
+    run(100, body)
+
+
+def test_replay_without_since_gives_the_latest_and_no_messages(run) -> None:
+    async def body(h) -> None:
+        await h.append({"k": (1, envs(1, 5))})
+        assert await h.replay("k", None) == Replay(5, [], 6)
+
+    run(100, body)
+
+
+def test_replay_gives_the_messages_after_since_in_order(run) -> None:
+    async def body(h) -> None:
+        await h.append({"k": (1, envs(1, 3))})
+        await h.append({"k": (4, envs(4, 6)), "other": (1, envs(1, 2, "o"))})
+        assert await h.replay("k", 0) == Replay(6, envs(1, 6), 1)
+        assert await h.replay("k", 2) == Replay(6, envs(3, 6), 3)
+        assert await h.replay("k", 5) == Replay(6, envs(6, 6), 6)
+        assert await h.replay("other", 1) == Replay(2, [b"o-2"], 2)
+
+    run(100, body)
+
+
+def test_nothing_to_replay_when_since_is_the_latest_or_beyond(run) -> None:
+    async def body(h) -> None:
+        await h.append({"k": (1, envs(1, 4))})
+        assert await h.replay("k", 4) == Replay(4, [], 5)
+        assert await h.replay("k", 40) == Replay(4, [], 5)
+
+    run(100, body)
+
+
+def test_only_the_last_size_messages_are_kept(run) -> None:
+    async def body(h) -> None:
+        await h.append({"k": (1, envs(1, 4))})
+        await h.append({"k": (5, envs(5, 7))})
+        # Kept: 4..7. Asking from 0 gets what is left; `first` shows the gap.
+        assert await h.replay("k", 0) == Replay(7, envs(4, 7), 4)
+        assert await h.replay("k", 2) == Replay(7, envs(4, 7), 4)
+        assert await h.replay("k", 3) == Replay(7, envs(4, 7), 4)
+        assert await h.replay("k", 5) == Replay(7, envs(6, 7), 6)
+
+    run(4, body)
+
+
+def test_a_batch_larger_than_the_history_keeps_its_newest(run) -> None:
+    async def body(h) -> None:
+        await h.append({"k": (1, envs(1, 10))})
+        replay = await h.replay("k", 0)
+        assert replay == Replay(10, envs(8, 10), 8)
+        assert replay.first > 0 + 1
+
+    run(3, body)
+
+
+def test_a_history_of_size_zero_keeps_seqs_but_no_messages(run) -> None:
+    async def body(h) -> None:
+        await h.append({"k": (1, envs(1, 5))})
+        assert await h.latest("k") == 5
+        assert await h.replay("k", 2) == Replay(5, [], 6)
+
+    run(0, body)
+
+
+@pytest.mark.redis
+def test_redis_history_is_shared_between_clients(redis_url: str) -> None:
+    async def main() -> None:
+        writer, reader = RedisHistory(redis_url, 10), RedisHistory(redis_url, 10)
+        try:
+            await writer.append({"f/t": (1, envs(1, 3))})
+            await writer.close()
+            writer = RedisHistory(redis_url, 10)  # a restarted subscriber
+            assert await writer.latest("f/t") == 3
+            await writer.append({"f/t": (4, envs(4, 4))})
+            assert await reader.replay("f/t", 1) == Replay(4, envs(2, 4), 2)
+        finally:
+            await writer.close()
+            await reader.close()
+
+    asyncio.run(main())
+
+
+# Both against one model, over random runs of appends and replays.
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.sampled_from("ab"), st.integers(1, 6)),
+        st.tuples(st.just("replay"), st.sampled_from("ab"), st.none() | st.integers(0, 30)),
+    ),
+    max_size=25,
+)
+
+
+def model_replay(all_envs: list[bytes], size: int, since: int | None) -> Replay:
+    latest = len(all_envs)
+    if since is None or since >= latest:
+        return Replay(latest, [], latest + 1)
+    kept = all_envs[len(all_envs) - min(size, len(all_envs)) :] if size else []
+    wanted = all_envs[since:]
+    envelopes = wanted[len(wanted) - min(len(wanted), len(kept)) :]
+    return Replay(latest, envelopes, latest - len(envelopes) + 1)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.integers(0, 5), STEPS)
+def test_behaves_like_the_model(run, size: int, steps: list) -> None:
+    async def body(h) -> None:
+        sent: dict[str, list[bytes]] = {"a": [], "b": []}
+        for op, key, arg in steps:
+            if op == "append":
+                first = len(sent[key]) + 1
+                batch = envs(first, first + arg - 1, key)
+                sent[key].extend(batch)
+                await h.append({key: (first, batch)})
+            else:
+                assert await h.replay(key, arg) == model_replay(sent[key], size, arg)
+        for key, expected in sent.items():
+            assert await h.latest(key) == len(expected)
+
+    run(size, body)
