@@ -127,6 +127,14 @@ def test_metrics_is_prometheus_text(client):
     assert "# TYPE zmqfeed_connections gauge" in body
 
 
+def test_metrics_are_for_loopback_internal_ips_and_staff(client, admin_client, settings):
+    url = reverse("zmqfeed:metrics")
+    assert client.get(url, REMOTE_ADDR="203.0.113.7").status_code == 403
+    assert admin_client.get(url, REMOTE_ADDR="203.0.113.7").status_code == 200
+    settings.INTERNAL_IPS = ["203.0.113.7"]
+    assert client.get(url, REMOTE_ADDR="203.0.113.7").status_code == 200
+
+
 def test_healthz_ok(client):
     response = client.get(reverse("zmqfeed:healthz"))
     assert response.status_code == 200

@@ -7,6 +7,7 @@ WebSocket through ``static/zmqfeed/zmqfeed.js``, never through these views.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render, resolve_url
@@ -68,7 +69,15 @@ def feed_detail(request: HttpRequest, feed: str) -> HttpResponse:
 @require_safe
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text exposition of this process's counters (the default registry)."""
+    """Prometheus text exposition of this process's counters (the default registry).
+
+    Metrics name every topic, staff-only ones included: only loopback, INTERNAL_IPS and
+    staff users may read them.
+    """
+    address = request.META.get("REMOTE_ADDR", "")
+    local = address in ("127.0.0.1", "::1") or address in settings.INTERNAL_IPS
+    if not (local or request.user.is_staff):
+        raise PermissionDenied("metrics are for loopback, INTERNAL_IPS and staff")
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
 
