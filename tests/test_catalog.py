@@ -52,10 +52,6 @@ def test_configs_are_immutable_and_hashable() -> None:
     assert hash(PRICES) == hash(dataclasses.replace(PRICES))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: dataclasses.replace(catalog) shares and mutates the _index dict (see report)",
-)
 def test_a_catalog_derived_with_replace_is_independent() -> None:
     original = Catalog((PRICES,))
     derived = dataclasses.replace(original, feeds=(LOGS,))

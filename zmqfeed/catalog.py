@@ -52,7 +52,7 @@ class FeedConfig:
 @dataclass(frozen=True)
 class Catalog:
     feeds: tuple[FeedConfig, ...] = ()
-    _index: dict = field(default_factory=dict, compare=False, repr=False)
+    _index: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._index.update({f.slug: f for f in self.feeds})

@@ -6,10 +6,10 @@ numbers (to report gaps) and forwards them. It never touches the ORM in the hot 
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
-import orjson
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -226,8 +226,12 @@ class FeedConsumer(AsyncWebsocketConsumer):
 
 
 def _after(text: str, seq: int) -> str:
-    """The part of a frame with messages after ``seq``."""
-    obj = orjson.loads(text)
+    """The part of a frame with messages after ``seq`` (the stdlib keeps big integers exact)."""
+    obj = json.loads(text)
     messages = obj["messages"] if obj["type"] == "batch" else [obj]
-    keep = [orjson.dumps(m) for m in messages if m["seq"] > seq]
+    keep = [
+        json.dumps(m, ensure_ascii=False, separators=(",", ":")).encode()
+        for m in messages
+        if m["seq"] > seq
+    ]
     return protocol.batch_frame(keep).decode()

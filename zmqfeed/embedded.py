@@ -3,8 +3,8 @@
 Daphne has no ASGI lifespan, but it runs Twisted's asyncio reactor, and both
 `daphne project.asgi:application` and `runserver` import the ASGI application after the
 reactor is installed and before it runs: :func:`start_with_server` schedules the start
-on the reactor, which runs it as soon as its asyncio loop turns. Under other servers the first WebSocket connection
-starts it (:func:`ensure_started`).
+on the reactor, which runs it as soon as its asyncio loop turns. Under other servers the
+first WebSocket connection starts it (:func:`ensure_started`).
 """
 
 from __future__ import annotations

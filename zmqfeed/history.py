@@ -86,6 +86,8 @@ class RedisHistory:
     async def append(self, batches: dict[str, tuple[int, list[bytes]]]) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             for key, (first, envelopes) in batches.items():
+                if not envelopes:
+                    continue
                 seq_key, recent_key = self._keys(key)
                 pipe.set(seq_key, first + len(envelopes) - 1)
                 if self.size:
