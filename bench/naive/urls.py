@@ -1,0 +1,3 @@
+"""No HTTP views: the naive gateway only serves WebSockets."""
+
+urlpatterns: list = []

@@ -1,0 +1,213 @@
+"""What a run produced: the table on stdout, ``latest.json``, ``latest.txt`` and the charts."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .harness import KEY_SCENARIO, ROW_KEYS
+
+NAIVE, RELAY = "naive-channels", "relay"
+ZMQFEED = ("zmqfeed-embedded", "zmqfeed-redis", "zmqfeed-redis-pubsub")
+COLORS = {
+    "zmqfeed-embedded": "#1f77b4",
+    "zmqfeed-redis": "#2ca02c",
+    "zmqfeed-redis-pubsub": "#17becf",
+    "naive-channels": "#d62728",
+    "relay": "#7f7f7f",
+}
+COLUMNS = (
+    ("scenario", "{}", 18),
+    ("system", "{}", 20),
+    ("clients", "{}", 7),
+    ("offered_per_s", "{:,.0f}", 11),
+    ("delivered_per_s", "{:,.0f}", 12),
+    ("p50_ms", "{:.2f}", 8),
+    ("p99_ms", "{:.2f}", 8),
+    ("max_ms", "{:.1f}", 8),
+    ("lost", "{:,}", 9),
+    ("gaps", "{:,}", 8),
+    ("cpu_s", "{:.2f}", 6),
+    ("peak_rss_mb", "{:.0f}", 6),
+    ("server_pct", "{}", 5),
+    ("client_pct", "{}", 5),
+    ("busy_pct", "{}", 5),
+    ("behind", "{}", 0),
+)
+HEADERS = {
+    "offered_per_s": "offered/s",
+    "delivered_per_s": "delivered/s",
+    "p50_ms": "p50 ms",
+    "p99_ms": "p99 ms",
+    "max_ms": "max ms",
+    "gaps": "gap'd",
+    "cpu_s": "cpu s",
+    "peak_rss_mb": "RSS MB",
+    "server_pct": "srv%",
+    "client_pct": "cli%",
+    "busy_pct": "box%",
+    "behind": "stopped because",
+}
+LEGEND = (
+    "delivered/s: messages received by all clients together per second, from the first send "
+    "to the last receipt. lost: messages not received within the step (expected minus "
+    "received). gap'd: of those, how many the server reported in `gap` frames. cpu s / RSS MB: "
+    "the system's processes (Redis not included). srv% / cli%: CPU of the system / of the "
+    "client processes over the step, in % of one core (about 100 on a one-process system means "
+    "it is the limit). box%: the whole machine's busy CPU (200 = both cores), other "
+    "programs included."
+)
+
+
+def _cell(value, fmt: str) -> str:
+    if value is None or value == "":
+        return "-"
+    return fmt.format(value)
+
+
+def table(results: list[tuple[dict, dict]]) -> str:
+    lines = [
+        " ".join(HEADERS.get(k, k).rjust(w) if w else HEADERS.get(k, k) for k, _, w in COLUMNS)
+    ]
+    previous = None
+    for row, extra in results:
+        if previous and previous != row["scenario"]:
+            lines.append("")
+        previous = row["scenario"]
+        values = {**row, **extra}
+        cells = []
+        for key, fmt, width in COLUMNS:
+            text = _cell(values.get(key), fmt)
+            cells.append(
+                text.rjust(width) if key not in ("scenario", "system") else text.ljust(width)
+            )
+        lines.append(" ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def best(rows: list[dict], scenario: str) -> dict[str, dict]:
+    """Per system, its row with the highest delivered rate in the scenario."""
+    out: dict[str, dict] = {}
+    for row in rows:
+        if row["scenario"] == scenario:
+            top = out.get(row["system"])
+            if top is None or row["delivered_per_s"] > top["delivered_per_s"]:
+                out[row["system"]] = row
+    return out
+
+
+def _times(row: dict, base: dict | None) -> str | None:
+    if not base or not base["delivered_per_s"]:
+        return None
+    return f"{row['delivered_per_s'] / base['delivered_per_s']:,.0f}x {base['system']}"
+
+
+def _share(row: dict, base: dict | None) -> str | None:
+    if not base or not base["delivered_per_s"]:
+        return None
+    return f"{100 * row['delivered_per_s'] / base['delivered_per_s']:.0f}% of {base['system']}"
+
+
+def summary(rows: list[dict]) -> list[str]:
+    lines = []
+    for scenario in dict.fromkeys(r["scenario"] for r in rows):
+        top = best(rows, scenario)
+        parts = []
+        for system, row in top.items():
+            ratios = [
+                r
+                for r in (
+                    _times(row, top.get(NAIVE)) if system != NAIVE else None,
+                    _share(row, top.get(RELAY)) if system != RELAY else None,
+                )
+                if r
+            ]
+            text = f"{system} {row['delivered_per_s']:,.0f}/s"
+            parts.append(text + (f" ({', '.join(ratios)})" if ratios else ""))
+        lines.append(f"{scenario}: most delivered: " + "; ".join(parts))
+    key = best(rows, KEY_SCENARIO)
+    if key:
+        lines += ["", f"Targets ({KEY_SCENARIO}: one topic, 100 clients, 100 B messages):"]
+        for system in ZMQFEED:
+            row = key.get(system)
+            if row is None:
+                continue
+            figures = []
+            times, share = _times(row, key.get(NAIVE)), _share(row, key.get(RELAY))
+            if times:
+                figures.append(f"{times} (target >= 100x)")
+            if share:
+                figures.append(f"{share} (target >= 50% embedded)")
+            for r in rows:
+                if (r["scenario"], r["system"]) == (KEY_SCENARIO, system) and (
+                    900 <= r["offered_per_s"] <= 1100
+                ):
+                    p99 = _cell(r["p99_ms"], "{:.1f}")
+                    figures.append(f"p99 {p99} ms at 1,000 msg/s (target <= 20), lost {r['lost']}")
+            lines.append(f"  {system}: " + "; ".join(figures))
+    ingest = [r for r in rows if not r["clients"]]
+    if ingest:
+        lines += ["", "Ingest alone (no clients; target >= 200,000 msg/s of 100 B without loss):"]
+        for system, row in best(rows, ingest[0]["scenario"]).items():
+            lines.append(
+                f"  {system}: read {row['delivered_per_s']:,.0f}/s of "
+                f"{row['offered_per_s']:,.0f}/s offered, lost {row['lost']:,}"
+            )
+    return lines
+
+
+def chart(rows: list[dict], path: Path, scenarios: list[str]) -> None:
+    """Delivered rate and p99 latency against offered rate, one row of panels per scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(scenarios), 2, figsize=(11, 3.6 * len(scenarios)), squeeze=False)
+    for (left, right), scenario in zip(axes, scenarios, strict=True):
+        for system, color in COLORS.items():
+            mine = sorted(
+                (r for r in rows if r["scenario"] == scenario and r["system"] == system),
+                key=lambda r: r["offered_per_s"],
+            )
+            if not mine:
+                continue
+            x = [r["offered_per_s"] for r in mine]
+            left.plot(x, [r["delivered_per_s"] for r in mine], "o-", color=color, label=system)
+            p99 = [(r["offered_per_s"], r["p99_ms"]) for r in mine if r["p99_ms"] is not None]
+            if p99:
+                right.plot(*zip(*p99, strict=True), "o-", color=color, label=system)
+        clients = next(r["clients"] for r in rows if r["scenario"] == scenario)
+        left.set_title(f"{scenario}: delivered (all {clients} clients)")
+        left.set_ylabel("delivered messages/s")
+        right.set_title(f"{scenario}: p99 latency, publish to receipt")
+        right.set_ylabel("p99 ms")
+        right.axhline(20, color="#999", linestyle=":", linewidth=1)
+        for ax in (left, right):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("offered messages/s")
+            ax.grid(True, which="both", alpha=0.3)
+        left.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write(results: list[tuple[dict, dict]], out: Path, header: list[str]) -> str:
+    """Write latest.json (rows), latest.txt (table and summary) and the charts; return the text."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [{k: row[k] for k in ROW_KEYS} for row, _ in results]
+    tmp = out / "latest.json.tmp"
+    tmp.write_text(json.dumps(rows, indent=1) + "\n")
+    os.replace(tmp, out / "latest.json")
+    text = "\n".join([*header, "", table(results), "", LEGEND, "", *summary(rows)]) + "\n"
+    (out / "latest.txt").write_text(text)
+    with_clients = list(dict.fromkeys(r["scenario"] for r in rows if r["clients"]))
+    if with_clients:
+        key = KEY_SCENARIO if KEY_SCENARIO in with_clients else with_clients[0]
+        chart(rows, out / "chart.png", [key])
+        if len(with_clients) > 1:
+            chart(rows, out / "chart-all.png", with_clients)
+    return text

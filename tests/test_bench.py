@@ -1,0 +1,123 @@
+"""`make bench` in miniature: a smoke run writes its rows and messages get through.
+
+The benchmark itself is never part of the suite; these tests only check that its machinery
+works end to end (publisher, each system, client processes, results) and that the client
+counts what zmqfeed's frames carry. No figure is asserted against a threshold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.client import Connection, Stats
+from bench.harness import ROW_KEYS
+from zmqfeed.protocol import batch_frame, gap, message_head, message_tail
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_bench(out: Path, *args: str) -> list[dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads((out / "latest.json").read_text())
+
+
+def check_rows(rows: list[dict], systems: list[str]) -> None:
+    assert [r["system"] for r in rows] == systems
+    for row in rows:
+        assert tuple(row) == ROW_KEYS
+        assert (row["scenario"], row["clients"]) == ("1topic-2c-100B", 2)
+        assert row["offered_per_s"] > 0
+        assert row["delivered_per_s"] > 0
+        assert row["lost"] == 0, row
+        assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"] * 1.02
+        assert row["cpu_s"] > 0
+        assert row["peak_rss_mb"] > 0
+
+
+def test_smoke_run_writes_rows_table_and_chart(tmp_path: Path) -> None:
+    systems = ["zmqfeed-embedded", "naive-channels", "relay"]
+    rows = run_bench(tmp_path, "--systems", ",".join(systems))
+    check_rows(rows, systems)
+    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (tmp_path / "latest.txt").read_text()
+    assert "zmqfeed-embedded" in text
+    assert "x naive-channels" in text  # the ratios are in the summary
+
+
+@pytest.mark.redis
+def test_smoke_run_scaled_modes(tmp_path: Path, redis_url: str) -> None:
+    systems = ["zmqfeed-redis", "zmqfeed-redis-pubsub"]
+    rows = run_bench(tmp_path, "--systems", ",".join(systems), "--redis-url", redis_url)
+    check_rows(rows, systems)
+
+
+def frame(payload: bytes) -> bytes:
+    """A server-to-client text frame (unmasked), as RFC 6455 lays it out."""
+    n = len(payload)
+    if n < 126:
+        return bytes([0x81, n]) + payload
+    if n < 65536:
+        return bytes([0x81, 126]) + struct.pack("!H", n) + payload
+    return bytes([0x81, 127]) + struct.pack("!Q", n) + payload
+
+
+def envelope(seq: int, stamp: float) -> bytes:
+    data = b'{"t":%.6f,"pad":"xx"}' % stamp
+    return message_head("bench", "t000") + b"%d" % seq + message_tail(b'"t000"', b"1.0", data)
+
+
+def test_client_counts_zmqfeed_frames_losses_gaps_and_latency() -> None:
+    async def scenario() -> tuple[Connection, Stats]:
+        stats = Stats()
+        conn = Connection("127.0.0.1:1", "/ws/", "http://127.0.0.1", stats, "t000")
+        conn.data_received(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        base = 1_000_000.0
+        stream = b"".join(
+            [
+                frame(b'{"type":"subscribed","feed":"bench","topic":"t000","seq":0}'),
+                frame(envelope(1, base)),
+                frame(batch_frame([envelope(2, base), envelope(3, base)])),
+                # 4 and 5 lost, reported by the server; 6 arrives in a long frame
+                frame(gap("bench", "t000", 4, 5, "slow_consumer").encode()),
+                frame(envelope(6, base) + b" " * 300),
+            ]
+        )
+        # Bytes arrive split anywhere: feed them in uneven pieces.
+        for i in range(0, len(stream), 7):
+            conn.data_received(stream[i : i + 7])
+        return conn, stats
+
+    conn, stats = asyncio.run(scenario())
+    assert conn.received == 4  # seq 1, 2, 3, 6; the `subscribed` reply is not a message
+    assert conn.missing == 2
+    assert conn.gaps == 2
+    assert conn.last == 6
+    assert list(stats.counts) == [1, 2, 1]
+    assert all(lat > 1e9 for lat in stats.lat_first)  # now minus a stamp from 1970
+
+
+def test_client_reads_the_naive_gateways_json_dumps_frames() -> None:
+    async def scenario() -> Connection:
+        conn = Connection("127.0.0.1:1", "/ws/", "http://127.0.0.1", Stats(), "t000")
+        conn.data_received(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        for seq in (1, 2, 4):
+            text = json.dumps({"type": "message", "seq": seq, "data": {"t": 1.5, "pad": "x"}})
+            conn.data_received(frame(text.encode()))
+        return conn
+
+    conn = asyncio.run(scenario())
+    assert (conn.received, conn.missing, conn.last) == (3, 1, 4)
