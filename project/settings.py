@@ -25,6 +25,10 @@ ALLOWED_HOSTS = [
     for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
     if h.strip()
 ]
+# Addresses that may read /zmqfeed/metrics without logging in (a Prometheus server).
+INTERNAL_IPS = [
+    a.strip() for a in os.environ.get("DJANGO_INTERNAL_IPS", "").split(",") if a.strip()
+]
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]

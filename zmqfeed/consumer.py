@@ -97,7 +97,10 @@ class FeedConsumer(AsyncWebsocketConsumer):
     # Client frames
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        size = len(text_data) if text_data is not None else len(bytes_data or b"")
+        if text_data is not None:
+            size = len(text_data.encode("utf-8", "surrogatepass"))
+        else:
+            size = len(bytes_data or b"")
         if size > self.max_frame:
             await self._error(
                 ProtocolError(
@@ -198,7 +201,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         text = event["text"]
         if first <= sub.last:
             text = _after(text, sub.last)  # overlaps the replay: rare, only at subscribe
-        elif first > sub.last + 1 and sub.last:
+        elif first > sub.last + 1:
             await self._gap(sub, sub.last + 1, first - 1, "slow_consumer")
         sub.last = last
         await self.send(text)

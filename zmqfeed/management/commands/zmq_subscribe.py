@@ -18,12 +18,28 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--feed", action="append", metavar="SLUG",
-                            help="only this feed (repeat for several); default: every enabled feed")
-        parser.add_argument("--metrics-port", type=int, metavar="PORT",
-                            help="serve Prometheus metrics of this process on 127.0.0.1:PORT")
+        parser.add_argument(
+            "--feed",
+            action="append",
+            metavar="SLUG",
+            help="only this feed (repeat for several); default: every enabled feed",
+        )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            metavar="PORT",
+            help="serve Prometheus metrics of this process on PORT",
+        )
+        parser.add_argument(
+            "--metrics-addr",
+            default="127.0.0.1",
+            metavar="ADDR",
+            help="address for --metrics-port (default 127.0.0.1; 0.0.0.0 in a container)",
+        )
 
-    def handle(self, *args, feed=None, metrics_port=None, **options) -> None:
+    def handle(
+        self, *args, feed=None, metrics_port=None, metrics_addr="127.0.0.1", **options
+    ) -> None:
         layer = get_channel_layer()
         if layer is None or isinstance(layer, InMemoryChannelLayer):
             raise CommandError(
@@ -37,7 +53,7 @@ class Command(BaseCommand):
         if metrics_port:
             from prometheus_client import start_http_server
 
-            start_http_server(metrics_port, addr="127.0.0.1")
+            start_http_server(metrics_port, addr=metrics_addr)
         asyncio.run(self._main(layer, feed))
 
     async def _main(self, layer, only) -> None:
