@@ -14,6 +14,7 @@ help:
 	@echo "make test       the whole test suite (what .ci/run runs)"
 	@echo "make bench      the end-to-end benchmark (QUICK=1 for a smoke run)"
 	@echo "make multicast  rebuild pyzmq against Debian's libzmq (epgm/pgm/norm)"
+	@echo "make test-multicast  the multicast tests, in .venv-multicast"
 	@echo "make lint       ruff"
 
 venv: $(STAMP)
@@ -49,7 +50,8 @@ test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run zmqfeed
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not multicast" $(PYTEST_ARGS)
+	$(MAKE) test-multicast
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

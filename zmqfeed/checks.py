@@ -36,6 +36,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         "MAX_CLIENT_FRAME",
         "CLIENT_BURST",
         "RCVHWM",
+        "MULTICAST_RATE",
     ):
         if (
             not isinstance(values[key], int)

@@ -32,8 +32,11 @@ DEFAULTS: dict[str, Any] = {
     "ALLOWED_ORIGINS": None,
     # A drop or error of one kind is logged at most once per this many seconds per feed.
     "LOG_INTERVAL": 1.0,
-    # Receive high-water mark of SUB sockets (messages queued in libzmq).
+    # Receive high-water mark of SUB sockets (messages queued in libzmq). Keep it high for
+    # pgm/epgm feeds: a PGM receiver that falls that far behind aborts the process.
     "RCVHWM": 100_000,
+    # ZMQ_RATE (kbit/s) of SUB sockets; PGM sizes its receive window from it.
+    "MULTICAST_RATE": 100_000,
 }
 
 

@@ -19,10 +19,11 @@ import zmq.asyncio
 
 from . import conf, metrics
 from .catalog import Catalog, FeedConfig, TopicConfig, group_name
-from .endpoints import MULTICAST_REMEDY, parse_endpoint, transport_available
+from .endpoints import MULTICAST, MULTICAST_REMEDY, parse_endpoint, transport_available
 from .framing import Decoder, Dropped, decode_topic
 from .history import History
 from .matching import Matcher
+from .preflight import start_problem
 from .protocol import batch_frame, message_head, message_tail
 from .rates import LogThrottle
 from .watch import CatalogWatcher
@@ -109,9 +110,12 @@ class FeedReader:
 
     def open(self) -> int:
         """Create the socket (on the running loop) and attach every usable endpoint."""
+        settings = conf.get()
         sock = self.ctx.socket(zmq.SUB)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, conf.get()["RCVHWM"])
+        sock.setsockopt(zmq.RCVHWM, settings["RCVHWM"])
+        # PGM sizes its receive window from the receiver's own rate: match the publisher's.
+        sock.setsockopt(zmq.RATE, settings["MULTICAST_RATE"])
         self.sock = sock
         attached = 0
         for endpoint in self.feed.endpoints:
@@ -124,6 +128,10 @@ class FeedReader:
                 log.error(
                     "feed %s: %s is not available: %s", self.feed.slug, endpoint, MULTICAST_REMEDY
                 )
+                continue
+            problem = start_problem(endpoint) if scheme in MULTICAST else None
+            if problem:
+                log.error("feed %s: skipping %s: %s", self.feed.slug, endpoint, problem)
                 continue
             try:
                 (sock.bind if self.feed.bind else sock.connect)(endpoint)
