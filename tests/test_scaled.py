@@ -77,6 +77,8 @@ def test_two_servers_receive_everything_in_order(scaled):
 
         # A restarted subscriber continues the numbering where the last one stopped.
         stop(subscriber)
+        assert subscriber.returncode == 0  # SIGTERM is a clean shutdown
+        assert "zmq_subscribe: stopped" in scaled.log("subscriber.log")
         scaled.subscriber()
         await until_flowing(pub, clients[0], "t", '"after restart"')
         await pub.send("t", '"next"')
