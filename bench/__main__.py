@@ -80,6 +80,7 @@ def options(argv: list[str] | None = None) -> tuple[Options, Path, str]:
         client_procs=args.client_procs,
         daphne_procs=args.daphne_procs,
         max_rss_mb=args.max_rss_mb,
+        refine=mode_name == "full",
     )
     return opts, args.out, mode_name
 

@@ -88,6 +88,7 @@ class Options:
     client_procs: int | None = None  # None: one per CONNS_PER_CLIENT_PROC connections
     daphne_procs: int = 1
     max_rss_mb: float = 4000.0  # a system over this is stopped (it is falling behind)
+    refine: bool = False  # after falling behind, one more step between the last two rates
     on_row: Callable[[dict, dict], None] | None = None
 
 
@@ -189,7 +190,10 @@ class Run:
                 return
             if time.monotonic() > deadline:
                 got = sum(r["ready"] for r in ready)
-                raise TimeoutError(f"{got} of {self.scenario.clients} connections got no message")
+                raise TimeoutError(
+                    f"only {got} of {self.scenario.clients} connections got a message "
+                    f"within {timeout:.0f} s"
+                )
 
     def close_clients(self) -> None:
         for child in self.clients:
@@ -303,16 +307,22 @@ def behind(row: dict, extra: dict) -> str:
 
 
 def run_pair(
-    scenario: Scenario, name: str, setup: systems.Setup, pub: procs.Child, opts: Options
-) -> list[tuple[dict, dict]]:
-    """Every step of one scenario on one system; a failure ends the pair, not the benchmark."""
-    out: list[tuple[dict, dict]] = []
+    scenario: Scenario,
+    name: str,
+    setup: systems.Setup,
+    pub: procs.Child,
+    opts: Options,
+    out: list[tuple[dict, dict]],
+) -> None:
+    """Every step of one scenario on one system, appended to ``out`` as they are measured."""
     server = systems.start(name, setup)
     run = Run(scenario, server, pub, opts)
     try:
         if scenario.clients:
             run.open_clients(setup)
-        for rate in scenario.rates:
+        pending, last_good, refining = list(scenario.rates), 0.0, False
+        while pending:
+            rate = pending.pop(0)
             row, extra = run.step(rate)
             extra["behind"] = behind(row, extra)
             dead = [p.args[0] for p in server.procs if p.poll() is not None]
@@ -321,12 +331,18 @@ def run_pair(
             out.append((row, extra))
             if opts.on_row:
                 opts.on_row(row, extra)
-            if extra["behind"]:
+            if refining:
                 break
+            if not extra["behind"]:
+                last_good = rate
+                continue
+            if dead or not opts.refine or not last_good:
+                break
+            # Once more, halfway (geometrically) between the last rate kept up with and this.
+            refining, pending = True, [round(math.sqrt(last_good * rate))]
     finally:
         run.close_clients()
         server.stop()
-    return out
 
 
 def run(
@@ -343,7 +359,7 @@ def run(
                 if not scenario.clients and name == "naive-channels":
                     continue  # it counts nothing it reads: ingest alone is not measurable
                 try:
-                    results += run_pair(scenario, name, setup, pub, opts)
+                    run_pair(scenario, name, setup, pub, opts, results)
                 except (RuntimeError, TimeoutError, OSError) as exc:
                     log(f"!! {scenario.name} on {name} failed: {exc} (logs: {workdir})")
     finally:

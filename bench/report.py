@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from pathlib import Path
 
 from .harness import KEY_SCENARIO, ROW_KEYS
@@ -27,6 +28,7 @@ COLUMNS = (
     ("p99_ms", "{:.2f}", 8),
     ("max_ms", "{:.1f}", 8),
     ("lost", "{:,}", 9),
+    ("missing", "{:,}", 8),
     ("gaps", "{:,}", 8),
     ("cpu_s", "{:.2f}", 6),
     ("peak_rss_mb", "{:.0f}", 6),
@@ -41,6 +43,7 @@ HEADERS = {
     "p50_ms": "p50 ms",
     "p99_ms": "p99 ms",
     "max_ms": "max ms",
+    "missing": "holes",
     "gaps": "gap'd",
     "cpu_s": "cpu s",
     "peak_rss_mb": "RSS MB",
@@ -52,7 +55,10 @@ HEADERS = {
 LEGEND = (
     "delivered/s: messages received by all clients together per second, from the first send "
     "to the last receipt. lost: messages not received within the step (expected minus "
-    "received). gap'd: of those, how many the server reported in `gap` frames. cpu s / RSS MB: "
+    "received); holes: of those, the ones missing from the seq numbers that clients saw "
+    "(dropped by the server; the rest were dropped before the server numbered them, or were "
+    "still on their way); gap'd: how many the server reported in `gap` frames (holes minus "
+    "gap'd: dropped silently). cpu s / RSS MB: "
     "the system's processes (Redis not included). srv% / cli%: CPU of the system / of the "
     "client processes over the step, in % of one core (about 100 on a one-process system means "
     "it is the limit). box%: the whole machine's busy CPU (200 = both cores), other "
@@ -202,7 +208,8 @@ def write(results: list[tuple[dict, dict]], out: Path, header: list[str]) -> str
     tmp = out / "latest.json.tmp"
     tmp.write_text(json.dumps(rows, indent=1) + "\n")
     os.replace(tmp, out / "latest.json")
-    text = "\n".join([*header, "", table(results), "", LEGEND, "", *summary(rows)]) + "\n"
+    legend = textwrap.fill(LEGEND, 100)
+    text = "\n".join([*header, "", table(results), "", legend, "", *summary(rows)]) + "\n"
     (out / "latest.txt").write_text(text)
     with_clients = list(dict.fromkeys(r["scenario"] for r in rows if r["clients"]))
     if with_clients:
