@@ -54,6 +54,11 @@ def options(argv: list[str] | None = None) -> tuple[Options, Path, str]:
         help="Redis database for the scaled modes (flushed before each system starts)",
     )
     parser.add_argument("--daphne-procs", type=int, default=1, help="daphnes in scaled modes")
+    parser.add_argument(
+        "--settings",
+        default="project.settings",
+        help="settings module of the zmqfeed systems (to measure a variant; on PYTHONPATH)",
+    )
     parser.add_argument("--client-procs", type=int, help="client processes (default: per 500)")
     parser.add_argument("--max-rss-mb", type=float, default=4000.0)
     args = parser.parse_args(argv)
@@ -79,6 +84,7 @@ def options(argv: list[str] | None = None) -> tuple[Options, Path, str]:
         redis_url=args.redis_url,
         client_procs=args.client_procs,
         daphne_procs=args.daphne_procs,
+        settings=args.settings,
         max_rss_mb=args.max_rss_mb,
         refine=mode_name == "full",
     )

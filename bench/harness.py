@@ -87,6 +87,7 @@ class Options:
     redis_url: str = "redis://127.0.0.1:6379/14"
     client_procs: int | None = None  # None: one per CONNS_PER_CLIENT_PROC connections
     daphne_procs: int = 1
+    settings: str = "project.settings"
     max_rss_mb: float = 4000.0  # a system over this is stopped (it is falling behind)
     refine: bool = False  # after falling behind, one more step between the last two rates
     on_row: Callable[[dict, dict], None] | None = None
@@ -353,7 +354,7 @@ def run(
     try:
         pub = procs.Child([procs.PYTHON, "-m", "bench.publisher"], log=workdir / "publisher.log")
         endpoint = pub.receive(30)["endpoint"]
-        setup = systems.Setup(workdir, endpoint, opts.redis_url, opts.daphne_procs)
+        setup = systems.Setup(workdir, endpoint, opts.redis_url, opts.daphne_procs, opts.settings)
         for scenario in opts.scenarios:
             for name in opts.systems:
                 if not scenario.clients and name == "naive-channels":

@@ -163,38 +163,51 @@ def summary(rows: list[dict]) -> list[str]:
     return lines
 
 
-def chart(rows: list[dict], path: Path, scenarios: list[str]) -> None:
-    """Delivered rate and p99 latency against offered rate, one row of panels per scenario."""
+def chart(results: list[tuple[dict, dict]], path: Path, scenarios: list[str]) -> None:
+    """Delivered rate and p99 latency against offered rate, one row of panels per scenario.
+
+    Hollow markers: steps where the system fell behind (the last of each line).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(scenarios), 2, figsize=(11, 3.6 * len(scenarios)), squeeze=False)
+    fig, axes = plt.subplots(len(scenarios), 2, figsize=(11, 3.8 * len(scenarios)), squeeze=False)
     for (left, right), scenario in zip(axes, scenarios, strict=True):
+        here = [(r, e) for r, e in results if r["scenario"] == scenario]
+        top = max(r["offered_per_s"] for r, _ in here)
+        fanout = max(e.get("fanout_per_s", 0) / max(r["offered_per_s"], 1) for r, e in here)
+        left.plot([1, top], [fanout, top * fanout], ":", color="#999", linewidth=1)
         for system, color in COLORS.items():
             mine = sorted(
-                (r for r in rows if r["scenario"] == scenario and r["system"] == system),
-                key=lambda r: r["offered_per_s"],
+                (p for p in here if p[0]["system"] == system), key=lambda p: p[0]["offered_per_s"]
             )
             if not mine:
                 continue
-            x = [r["offered_per_s"] for r in mine]
-            left.plot(x, [r["delivered_per_s"] for r in mine], "o-", color=color, label=system)
-            p99 = [(r["offered_per_s"], r["p99_ms"]) for r in mine if r["p99_ms"] is not None]
+            x = [r["offered_per_s"] for r, _ in mine]
+            left.plot(x, [r["delivered_per_s"] for r, _ in mine], "-", color=color, label=system)
+            p99 = [(r["offered_per_s"], r["p99_ms"]) for r, _ in mine if r["p99_ms"] is not None]
             if p99:
-                right.plot(*zip(*p99, strict=True), "o-", color=color, label=system)
-        clients = next(r["clients"] for r in rows if r["scenario"] == scenario)
-        left.set_title(f"{scenario}: delivered (all {clients} clients)")
+                right.plot(*zip(*p99, strict=True), "-", color=color, label=system)
+            for r, e in mine:
+                face = "white" if e.get("behind") else color
+                style = dict(color=color, markerfacecolor=face, markersize=5)
+                left.plot(r["offered_per_s"], r["delivered_per_s"], "o", **style)
+                if r["p99_ms"] is not None:
+                    right.plot(r["offered_per_s"], r["p99_ms"], "o", **style)
+        clients = here[0][0]["clients"]
+        left.set_title(f"{scenario}: delivered, all {clients} clients (dotted: all offered)")
         left.set_ylabel("delivered messages/s")
         right.set_title(f"{scenario}: p99 latency, publish to receipt")
-        right.set_ylabel("p99 ms")
+        right.set_ylabel("p99 ms (dotted: 20 ms)")
         right.axhline(20, color="#999", linestyle=":", linewidth=1)
         for ax in (left, right):
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel("offered messages/s")
+            ax.set_xlabel("offered messages/s (hollow: fell behind)")
             ax.grid(True, which="both", alpha=0.3)
+        left.set_xlim(left=min(r["offered_per_s"] for r, _ in here) / 1.5, right=top * 1.5)
         left.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -214,7 +227,7 @@ def write(results: list[tuple[dict, dict]], out: Path, header: list[str]) -> str
     with_clients = list(dict.fromkeys(r["scenario"] for r in rows if r["clients"]))
     if with_clients:
         key = KEY_SCENARIO if KEY_SCENARIO in with_clients else with_clients[0]
-        chart(rows, out / "chart.png", [key])
+        chart(results, out / "chart.png", [key])
         if len(with_clients) > 1:
-            chart(rows, out / "chart-all.png", with_clients)
+            chart(results, out / "chart-all.png", with_clients)
     return text

@@ -38,6 +38,7 @@ class Setup:
     endpoint: str
     redis_url: str = "redis://127.0.0.1:6379/14"  # a database of its own: flushed per system
     daphne_procs: int = 1
+    settings: str = "project.settings"  # another module to measure a variant (e.g. layer tuning)
     site_ready: bool = False
 
     @property
@@ -47,7 +48,7 @@ class Setup:
     def site_env(self, system: str) -> dict[str, str]:
         """The demo site, production-like (DEBUG off), on a database of the benchmark's own."""
         env = {
-            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DJANGO_SETTINGS_MODULE": self.settings,
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": "zmqfeed-bench-only",
             "DATABASE_URL": f"sqlite:///{self.workdir / 'site.sqlite3'}",
