@@ -112,7 +112,10 @@ def _times(row: dict, base: dict | None) -> str | None:
 def _share(row: dict, base: dict | None) -> str | None:
     if not base or not base["delivered_per_s"]:
         return None
-    return f"{100 * row['delivered_per_s'] / base['delivered_per_s']:.0f}% of {base['system']}"
+    share = 100 * row["delivered_per_s"] / base["delivered_per_s"]
+    return (
+        f"{share:.0f}% of {base['system']}" if share >= 10 else f"{share:.2g}% of {base['system']}"
+    )
 
 
 def summary(rows: list[dict]) -> list[str]:
