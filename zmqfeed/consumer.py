@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from . import conf, embedded, metrics, protocol
 from .access import Reader, can_read
 from .catalog import Catalog, group_name
+from .fanout import get_fanout
 from .history import get_history
 from .origins import allowed_origins, origin_allowed
 from .protocol import ProtocolError, Request
@@ -37,11 +38,18 @@ class Subscription:
     feed: str
     topic: str
     group: str
-    last: int  # the last seq this client has been given
+    last: int = 0  # the last seq this client has been given
+    # Frames that arrive while `subscribe` is answered wait here, so that `subscribed` and
+    # the replay come first; None once the subscription is live.
+    held: list[dict] | None = field(default_factory=list)
 
 
 class FeedConsumer(AsyncWebsocketConsumer):
-    """`/ws/zmqfeed/` (subscribe by message) and `/ws/zmqfeed/<feed>/<topic>/` (on connect)."""
+    """`/ws/zmqfeed/` (subscribe by message) and `/ws/zmqfeed/<feed>/<topic>/` (on connect).
+
+    Topic frames do not come through this consumer's own channel: the process's Fanout
+    is the group member and calls :meth:`deliver` directly.
+    """
 
     async def dispatch(self, message: dict) -> None:
         # Channels 4.2+ hops to a thread before every handler to close stale database
@@ -66,6 +74,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         # Frames over the rate are answered with `rate_limited` until these run out too.
         self.strikes = TokenBucket(settings["CLIENT_RATE"], settings["CLIENT_BURST"])
         embedded.ensure_started()
+        self.fanout = get_fanout()
         self.watcher = get_watcher()
         self.reader = await database_sync_to_async(Reader.load)(self.scope.get("user"))
         catalog = await self.watcher.get()
@@ -91,8 +100,9 @@ class FeedConsumer(AsyncWebsocketConsumer):
         if getattr(self, "counted", False):
             metrics.CONNECTIONS.dec()
             self.watcher.unlisten(self._on_catalog)
-        for sub in getattr(self, "subs", {}).values():
-            await self.channel_layer.group_discard(sub.group, self.channel_name)
+        for sub in list(getattr(self, "subs", {}).values()):
+            await self.fanout.leave(sub.group, self)
+        self.subs = {}
 
     # Client frames
 
@@ -161,10 +171,15 @@ class FeedConsumer(AsyncWebsocketConsumer):
                 raise ProtocolError(
                     "too_many_subscriptions", f"at most {self.max_subs} subscriptions", request.id
                 )
-            sub = Subscription(feed, topic, group_name(feed, topic), 0)
-            await self.channel_layer.group_add(sub.group, self.channel_name)
-            self.subs[key] = sub
-        # After group_add: whatever the history does not have yet comes from the group.
+            sub = self.subs[key] = Subscription(feed, topic, group_name(feed, topic))
+            try:
+                await self.fanout.join(sub.group, self)
+            except Exception:
+                del self.subs[key]
+                raise
+        elif sub.held is None:
+            sub.held = []
+        # After joining: whatever the history does not have yet comes from the group.
         replay = await get_history().replay(f"{feed}/{topic}", request.since)
         await self.send(
             protocol.reply("subscribed", request.id, feed=feed, topic=topic, seq=replay.latest)
@@ -176,11 +191,14 @@ class FeedConsumer(AsyncWebsocketConsumer):
             if replay.envelopes:
                 await self.send(protocol.batch_frame(replay.envelopes).decode())
         sub.last = replay.latest
+        held, sub.held = sub.held or [], None
+        for event in held:
+            await self._forward(sub, event)
 
     async def _unsubscribe(self, request: Request) -> None:
         sub = self.subs.pop((request.feed, request.topic), None)
         if sub is not None:
-            await self.channel_layer.group_discard(sub.group, self.channel_name)
+            await self.fanout.leave(sub.group, self)
         await self.send(
             protocol.reply("unsubscribed", request.id, feed=request.feed, topic=request.topic)
         )
@@ -189,12 +207,18 @@ class FeedConsumer(AsyncWebsocketConsumer):
         metrics.GAPS.labels(reason).inc()
         await self.send(protocol.gap(sub.feed, sub.topic, first, last, reason))
 
-    # Frames from the subscriber: the hot path.
+    # Frames from the subscriber, through the Fanout: the hot path.
 
-    async def zmqfeed_frame(self, event: dict) -> None:
+    async def deliver(self, event: dict) -> None:
         sub = self.subs.get((event["feed"], event["topic"]))
         if sub is None:
             return
+        if sub.held is not None:
+            sub.held.append(event)
+            return
+        await self._forward(sub, event)
+
+    async def _forward(self, sub: Subscription, event: dict) -> None:
         first, last = event["first"], event["last"]
         if last <= sub.last:
             return  # already replayed
@@ -222,7 +246,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
                 await self.close(CLOSE_NOT_FOUND if code == "not_found" else CLOSE_FORBIDDEN)
                 return
             del self.subs[key]
-            await self.channel_layer.group_discard(sub.group, self.channel_name)
+            await self.fanout.leave(sub.group, self)
             detail = "topic removed" if code == "not_found" else "access changed"
             await self._error(ProtocolError(code, detail), feed=sub.feed, topic=sub.topic)
             await self.send(protocol.reply("unsubscribed", feed=sub.feed, topic=sub.topic))

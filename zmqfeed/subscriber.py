@@ -223,6 +223,7 @@ class FeedReader:
                     route.group,
                     {
                         "type": MESSAGE_TYPE,
+                        "group": route.group,
                         "text": batch_frame(envelopes).decode(),
                         "feed": route.feed,
                         "topic": route.topic,
