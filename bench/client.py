@@ -77,6 +77,8 @@ class Connection(asyncio.Protocol):
         self.close_reason = ""
         self.fragments = bytearray()
         self.last = -1
+        # Until the first message after a `mark`: a hole or gap then is the previous step's.
+        self.fresh = False
         self.received = 0
         self.missing = 0
         self.gaps = 0
@@ -167,7 +169,9 @@ class Connection(asyncio.Protocol):
                 self.missing += last - first + 1 - n
         else:
             last, lat_last = first, lat_first
-        if first != self.last + 1 and self.last >= 0:
+        if self.fresh:
+            self.fresh = False
+        elif first != self.last + 1 and self.last >= 0:
             self.missing += first - self.last - 1
         self.last = last
         self.received += n
@@ -181,7 +185,7 @@ class Connection(asyncio.Protocol):
 
     def other(self, frame: bytes) -> None:
         msg = orjson.loads(frame)
-        if msg.get("type") == "gap":
+        if msg.get("type") == "gap" and not self.fresh:
             self.gaps += msg["to_seq"] - msg["from_seq"] + 1
         elif msg.get("type") == "error":
             self.errors.append(frame.decode(errors="replace")[:200])
@@ -245,6 +249,7 @@ class Clients:
         for c in self.conns:
             c.stats = self.stats
             c.received = c.missing = c.gaps = 0
+            c.fresh = True
         return {"marked": True}
 
     async def collect(self, expected: dict[str, int], quiet: float, timeout: float) -> dict:

@@ -121,3 +121,19 @@ def test_client_reads_the_naive_gateways_json_dumps_frames() -> None:
 
     conn = asyncio.run(scenario())
     assert (conn.received, conn.missing, conn.last) == (3, 1, 4)
+
+
+def test_client_leaves_the_previous_steps_losses_out_of_a_new_step() -> None:
+    async def scenario() -> Connection:
+        conn = Connection("127.0.0.1:1", "/ws/", "http://127.0.0.1", Stats(), "t000")
+        conn.data_received(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        conn.data_received(frame(envelope(1, 1.0)))
+        conn.fresh = True  # what `mark` does between steps
+        # Dropped during the previous step: reported and skipped before the new step's first.
+        conn.data_received(frame(gap("bench", "t000", 2, 9, "slow_consumer").encode()))
+        conn.data_received(frame(envelope(10, 1.0)))
+        conn.data_received(frame(envelope(12, 1.0)))  # 11 lost in this step
+        return conn
+
+    conn = asyncio.run(scenario())
+    assert (conn.missing, conn.gaps, conn.received) == (1, 0, 3)
