@@ -85,7 +85,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Scaled mode: channels_redis; ZMQFEED_REDIS_LAYER picks the flavour (README: "Scaled mode").
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    if os.environ.get("ZMQFEED_REDIS_LAYER", "core") == "pubsub":
+    if os.environ.get("ZMQFEED_REDIS_LAYER", "pubsub") == "pubsub":
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",

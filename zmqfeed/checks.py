@@ -66,6 +66,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 id="zmqfeed.E004",
             )
         )
+    if not isinstance(values["EAGER_WRITES"], bool):
+        errors.append(Error("ZMQFEED['EAGER_WRITES'] must be True or False.", id="zmqfeed.E003"))
     if values["EMBEDDED"] not in (None, True, False):
         errors.append(Error("ZMQFEED['EMBEDDED'] must be None, True or False.", id="zmqfeed.E005"))
     return errors

@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     # Receive high-water mark of SUB sockets (messages queued in libzmq). Keep it high for
     # pgm/epgm feeds: a PGM receiver that falls that far behind aborts the process.
     "RCVHWM": 100_000,
+    # Under daphne, send a frame at once when a connection has nothing queued (eager_writes.py).
+    "EAGER_WRITES": True,
     # ZMQ_RATE (kbit/s) of SUB sockets; PGM sizes its receive window from it.
     "MULTICAST_RATE": 100_000,
 }

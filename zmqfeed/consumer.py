@@ -47,9 +47,13 @@ class Subscription:
 class FeedConsumer(AsyncWebsocketConsumer):
     """`/ws/zmqfeed/` (subscribe by message) and `/ws/zmqfeed/<feed>/<topic>/` (on connect).
 
-    Topic frames do not come through this consumer's own channel: the process's Fanout
-    is the group member and calls :meth:`deliver` directly.
+    Topic frames do not come through a channel of this consumer's own: the process's
+    Fanout is the group member and calls :meth:`deliver` directly.
     """
+
+    # No channel per connection: it would cost a layer receive loop per client (with
+    # Redis, contending for the process's one blocking read) and nothing is sent to it.
+    channel_layer_alias = "zmqfeed.no-channel-per-connection"
 
     async def dispatch(self, message: dict) -> None:
         # Channels 4.2+ hops to a thread before every handler to close stale database
@@ -228,7 +232,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         elif first > sub.last + 1:
             await self._gap(sub, sub.last + 1, first - 1, "slow_consumer")
         sub.last = last
-        await self.send(text)
+        await self.base_send({"type": "websocket.send", "text": text})
 
     # Configuration changes
 

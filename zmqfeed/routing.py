@@ -1,10 +1,10 @@
 """WebSocket URL patterns, and the ready-made application for a site's asgi.py."""
 
-from channels.auth import AuthMiddlewareStack
 from django.urls import path
 
-from . import embedded
+from . import conf, eager_writes, embedded
 from .consumer import FeedConsumer
+from .sessions import SessionAuthStack
 
 websocket_urlpatterns = [
     path("ws/zmqfeed/", FeedConsumer.as_asgi()),
@@ -16,5 +16,7 @@ def websocket_application():
     """Session auth + zmqfeed's routes; in embedded mode also starts the subscriber."""
     from channels.routing import URLRouter
 
+    if conf.get()["EAGER_WRITES"]:
+        eager_writes.install()
     embedded.start_with_server()
-    return AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+    return SessionAuthStack(URLRouter(websocket_urlpatterns))
