@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,10 +115,18 @@ class Server:
             procs.stop(proc)
 
 
-def _scrape(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        found = _RECEIVED.search(response.read().decode())
-    return int(float(found.group(1))) if found else 0
+def _scrape(url: str, attempts: int = 3) -> int:
+    """The gateway's count of messages read (a busy server may drop a scrape: ask again)."""
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                found = _RECEIVED.search(response.read().decode())
+            return int(float(found.group(1))) if found else 0
+        except OSError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+    return 0
 
 
 def _daphne(setup: Setup, app: str, env: dict[str, str], name: str) -> tuple[int, subprocess.Popen]:
