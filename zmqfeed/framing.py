@@ -79,6 +79,10 @@ class Decoder:
         self.max_size = max_size
 
     def __call__(self, frames: Sequence[bytes]) -> tuple[bytes, bytes]:
+        if len(frames) == 2 and self.framing == "multipart":  # the common case, inlined
+            topic, payload = frames
+            if len(topic) + len(payload) <= self.max_size:
+                return topic, self.fragment(payload)
         size = sum(len(f) for f in frames)
         if size > self.max_size:
             raise Dropped("too_large", f"{size} bytes is over the feed's limit of {self.max_size}")

@@ -167,13 +167,20 @@ class FeedReader:
         )
         sock = self.sock
         drain = zmq.Socket.shadow(sock.underlying)
-        noblock = zmq.NOBLOCK
+        # Frame.more is cheaper than recv_multipart's RCVMORE getsockopt per frame.
+        recv, noblock, max_batch = drain.recv, int(zmq.NOBLOCK), self.max_batch
         try:
             while True:
                 batch = [await sock.recv_multipart()]
+                append = batch.append
                 try:
-                    while len(batch) < self.max_batch:
-                        batch.append(drain.recv_multipart(noblock))
+                    while len(batch) < max_batch:
+                        frame = recv(noblock, False)
+                        frames = [frame.bytes]
+                        while frame.more:
+                            frame = recv(noblock, False)
+                            frames.append(frame.bytes)
+                        append(frames)
                 except zmq.Again:
                     pass
                 await self.deliver(batch)
