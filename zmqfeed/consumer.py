@@ -6,6 +6,7 @@ numbers (to report gaps) and forwards them. It never touches the ORM in the hot 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -237,8 +238,6 @@ class FeedConsumer(AsyncWebsocketConsumer):
     # Configuration changes
 
     def _on_catalog(self, catalog: Catalog) -> None:
-        import asyncio
-
         asyncio.ensure_future(self._revalidate(catalog))
 
     async def _revalidate(self, catalog: Catalog) -> None:
