@@ -7,6 +7,7 @@ numbers (to report gaps) and forwards them. It never touches the ORM in the hot 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -177,15 +178,18 @@ class FeedConsumer(AsyncWebsocketConsumer):
                     "too_many_subscriptions", f"at most {self.max_subs} subscriptions", request.id
                 )
             sub = self.subs[key] = Subscription(feed, topic, group_name(feed, topic))
-            try:
-                await self.fanout.join(sub.group, self)
-            except Exception:
-                del self.subs[key]
-                raise
         elif sub.held is None:
             sub.held = []
-        # After joining: whatever the history does not have yet comes from the group.
-        replay = await get_history().replay(f"{feed}/{topic}", request.since)
+        try:
+            await self.fanout.join(sub.group, self)
+            # After joining: whatever the history does not have yet comes from the group.
+            replay = await get_history().replay(f"{feed}/{topic}", request.since)
+        except Exception:
+            # E.g. Redis unreachable: drop the half-made subscription, not its held frames.
+            if self.subs.pop(key, None) is not None:
+                with contextlib.suppress(Exception):
+                    await self.fanout.leave(sub.group, self)
+            raise
         await self.send(
             protocol.reply("subscribed", request.id, feed=feed, topic=topic, seq=replay.latest)
         )

@@ -48,8 +48,8 @@ class Fanout:
             await self._start()
         members = self.members.get(group)
         if members is None:
-            members = self.members[group] = set()
-            await self.layer.group_add(group, self.channel)
+            await self.layer.group_add(group, self.channel)  # may fail: then nothing changed
+            members = self.members.setdefault(group, set())
         members.add(member)
 
     async def leave(self, group: str, member: Member) -> None:
