@@ -12,7 +12,7 @@ import pytest
 import websockets
 import zmq.asyncio
 
-from tests.conftest import ROOT, Site
+from tests.conftest import Site
 from tests.support import (
     Publisher,
     closed_code,
@@ -455,4 +455,3 @@ def test_runserver_runs_the_embedded_subscriber(tmp_path, ctx):
         run(main())
     finally:
         site.close()
-    assert ROOT.exists()

@@ -27,6 +27,7 @@ import zmq
 from websockets.asyncio.client import connect, unix_connect
 
 from .conftest import DAPHNE, PYTHON, Site, free_port, skip_or_fail, stop
+from .support import feed_doc
 
 RECEIVE_TIMEOUT = 20.0  # seconds for the first message to cross: joins take a moment
 
@@ -51,18 +52,7 @@ def multicast_transports() -> None:
 
 
 def feed(slug: str, endpoint: str) -> dict:
-    return {
-        "slug": slug,
-        "name": slug,
-        "endpoints": [endpoint],
-        "bind": False,
-        "framing": "multipart",
-        "payload": "json",
-        "enabled": True,
-        "topics": [
-            {"slug": "all", "name": "All", "prefix": "mc.", "access": "public", "groups": []}
-        ],
-    }
+    return feed_doc(slug, endpoint, [{"slug": "all", "prefix": "mc."}])
 
 
 def free_udp_port() -> int:
