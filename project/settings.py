@@ -102,7 +102,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "zmqfeed.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": 1000, "expiry": 10},
         }
     }

@@ -61,7 +61,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         errors.append(
             Error(
                 "zmqfeed needs a channel layer: CHANNEL_LAYERS['default'] is not set.",
-                hint="Use channels.layers.InMemoryChannelLayer for one process, "
+                hint="Use zmqfeed.layers.InMemoryChannelLayer for one process, "
                 "channels_redis for several (README: Scaled mode).",
                 id="zmqfeed.E004",
             )
