@@ -34,6 +34,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         "HISTORY_SIZE",
         "MAX_SUBSCRIPTIONS",
         "MAX_CLIENT_FRAME",
+        "MAX_CLIENT_BACKLOG",
         "CLIENT_BURST",
         "RCVHWM",
         "MULTICAST_RATE",

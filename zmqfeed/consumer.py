@@ -16,14 +16,14 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import conf, embedded, metrics, protocol
+from . import backlog, conf, embedded, metrics, protocol
 from .access import Reader, can_read
 from .catalog import Catalog, group_name
 from .fanout import get_fanout
 from .history import get_history
 from .origins import allowed_origins, origin_allowed
 from .protocol import ProtocolError, Request
-from .rates import TokenBucket
+from .rates import LogThrottle, TokenBucket
 from .watch import get_watcher
 
 log = logging.getLogger("zmqfeed.consumer")
@@ -33,6 +33,21 @@ CLOSE_FORBIDDEN = 4403
 # Daphne may only close with 1000 or 3000-4999: 4009 and 4008 stand for 1009 and 1008.
 CLOSE_TOO_LARGE = 4009
 CLOSE_FLOOD = 4008
+
+_shed_log: LogThrottle | None = None
+
+
+def _log_shed(count: int) -> None:
+    global _shed_log
+    if _shed_log is None:
+        _shed_log = LogThrottle(conf.get()["LOG_INTERVAL"])
+    total = _shed_log.ready("shed", count)
+    if total is not None:
+        log.warning(
+            "dropped %d message(s) for clients reading slower than their topics arrive "
+            "(unsent data over MAX_CLIENT_BACKLOG); they get a gap",
+            total,
+        )
 
 
 @dataclass
@@ -76,6 +91,8 @@ class FeedConsumer(AsyncWebsocketConsumer):
         settings = conf.get()
         self.max_frame = settings["MAX_CLIENT_FRAME"]
         self.max_subs = settings["MAX_SUBSCRIPTIONS"]
+        self.max_backlog = settings["MAX_CLIENT_BACKLOG"]
+        self.backlog = backlog.meter(self.base_send)
         self.bucket = TokenBucket(settings["CLIENT_RATE"], settings["CLIENT_BURST"])
         # Frames over the rate are answered with `rate_limited` until these run out too.
         self.strikes = TokenBucket(settings["CLIENT_RATE"], settings["CLIENT_BURST"])
@@ -231,6 +248,13 @@ class FeedConsumer(AsyncWebsocketConsumer):
         first, last = event["first"], event["last"]
         if last <= sub.last:
             return  # already replayed
+        if self.backlog is not None and self.backlog() > self.max_backlog:
+            # A slow reader: drop the frame. sub.last stays, so the next frame sent to this
+            # connection opens with a gap for everything dropped meanwhile.
+            count = last - max(first, sub.last + 1) + 1
+            metrics.SHED.labels(sub.feed, sub.topic).inc(count)
+            _log_shed(count)
+            return
         text = event["text"]
         if first <= sub.last:
             text = _after(text, sub.last)  # overlaps the replay: rare, only at subscribe

@@ -10,3 +10,8 @@ FEEDS = Gauge("zmqfeed_feeds_running", "Feeds with an open SUB socket in this pr
 CONNECTIONS = Gauge("zmqfeed_connections", "Open WebSocket connections in this process")
 CLIENT_ERRORS = Counter("zmqfeed_client_errors", "Error replies to clients", ["code"])
 GAPS = Counter("zmqfeed_gaps", "Gaps reported to clients", ["reason"])
+SHED = Counter(
+    "zmqfeed_shed_messages",
+    "Messages not sent to a client whose unsent data was over MAX_CLIENT_BACKLOG",
+    ["feed", "topic"],
+)
