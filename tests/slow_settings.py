@@ -3,4 +3,4 @@
 from project.settings import *  # noqa: F403
 from project.settings import ZMQFEED
 
-ZMQFEED = {**ZMQFEED, "MAX_CLIENT_BACKLOG": 64 * 1024}
+ZMQFEED = {**ZMQFEED, "MAX_CLIENT_BACKLOG": 1024 * 1024}
