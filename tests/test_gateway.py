@@ -24,6 +24,7 @@ from tests.support import (
     recv,
     request,
     subscribe,
+    unpack,
     until_flowing,
 )
 
@@ -419,6 +420,50 @@ def test_resubscribe_with_since_replays_what_was_missed(site, server, ctx):
         await pub.send("t", "11")
         assert [m["data"] for m in await messages(ws, 1)] == [11]
         await ws.close()
+        pub.close()
+
+    run(main())
+
+
+def test_big_messages_reach_clients_in_frames_daphne_can_send(site, server, ctx):
+    """Daphne refuses to send a frame over 1 MiB: batches and replays are cut to fit."""
+    big = 300_000
+
+    async def frames_until(ws, count: int) -> list[str]:
+        raw, seen = [], 0
+        while seen < count:
+            text = await asyncio.wait_for(ws.recv(), 10)
+            raw.append(text)
+            seen += len(unpack(json.loads(text)))
+        return raw
+
+    async def main():
+        pub = Publisher(ctx)
+        site.configure(
+            {"feeds": [feed_doc("bg", pub.endpoint, [{"slug": "all"}], max_message_size=2**21)]}
+        )
+        ws = await eventually(lambda: _path(server, "bg/all"))
+        probe = await until_flowing(pub, ws, "t", "0")
+        await pub.send("t", json.dumps("y" * 1_100_000))  # its envelope fits no frame
+        for i in range(8):  # about 2.4 MB, read by the subscriber in one or a few batches
+            await pub.send("t", json.dumps([i, "x" * big]))
+        raw = await frames_until(ws, 8)
+        got = [m for text in raw for m in unpack(json.loads(text))]
+        assert [m["data"][0] for m in got] == list(range(8))
+        assert [m["seq"] for m in got] == list(range(probe["seq"] + 1, probe["seq"] + 9))
+        assert all(len(text.encode()) <= 1024 * 1024 for text in raw)
+        line = 'zmqfeed_dropped_messages_total{feed="bg",reason="too_large"} 1.0'
+        assert line in _metrics(server)
+
+        late = await connect(server)
+        reply = await request(late, type="subscribe", feed="bg", topic="all", since=probe["seq"])
+        assert reply["type"] == "subscribed"
+        raw = await frames_until(late, 8)
+        assert len(raw) >= 3 and all(len(text.encode()) <= 1024 * 1024 for text in raw)
+        replayed = [m for text in raw for m in unpack(json.loads(text))]
+        assert [m["seq"] for m in replayed] == [m["seq"] for m in got]
+        await ws.close()
+        await late.close()
         pub.close()
 
     run(main())

@@ -16,6 +16,7 @@ from zmqfeed.protocol import (
     ProtocolError,
     Request,
     batch_frame,
+    batch_runs,
     error,
     gap,
     message_head,
@@ -385,3 +386,20 @@ def test_batches_of_any_size_parse(values: list[int]) -> None:
     assert obj["type"] == "batch"
     assert [m["data"] for m in obj["messages"]] == values
     assert [m["seq"] for m in obj["messages"]] == list(range(1, len(values) + 1))
+
+
+@given(st.lists(st.binary(min_size=1, max_size=50), max_size=40), st.integers(1, 300))
+def test_batch_runs_keep_every_envelope_in_order_within_the_limit(envelopes, limit) -> None:
+    runs = batch_runs(envelopes, limit)
+    assert [e for run in runs for e in run] == envelopes
+    assert all(runs) or runs == [[]]
+    for i, run in enumerate(runs):
+        assert len(batch_frame(run) if run else b"") <= limit or len(run) == 1
+        if i + 1 < len(runs):  # a run ends only where the next envelope would not fit
+            assert len(batch_frame([*run, runs[i + 1][0]])) > limit
+
+
+def test_batch_runs_leave_a_batch_within_the_limit_whole() -> None:
+    envelopes = [b"x" * 10] * 5
+    assert batch_runs(envelopes, len(batch_frame(envelopes))) == [envelopes]
+    assert batch_runs(envelopes, len(batch_frame(envelopes)) - 1) == [envelopes[:4], envelopes[4:]]

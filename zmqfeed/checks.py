@@ -31,6 +31,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             errors.append(Error(f"ZMQFEED[{key!r}] must be a positive number.", id="zmqfeed.E003"))
     for key in (
         "MAX_BATCH",
+        "MAX_FRAME_SIZE",
         "HISTORY_SIZE",
         "MAX_SUBSCRIPTIONS",
         "MAX_CLIENT_FRAME",

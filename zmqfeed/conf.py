@@ -19,6 +19,10 @@ DEFAULTS: dict[str, Any] = {
     "RELOAD_INTERVAL": 2.0,
     # Most ZeroMQ messages read in one drain before they are sent on as one batch per topic.
     "MAX_BATCH": 1000,
+    # Largest frame sent to clients, in bytes. Autobahn applies daphne's
+    # --websocket-max-message-size (1 MiB by default) to what it sends too: keep this at most
+    # that. Batches are cut to fit; a message whose envelope alone is larger is dropped.
+    "MAX_FRAME_SIZE": 1024 * 1024,
     # Messages of history kept per topic for `subscribe` with `since`.
     "HISTORY_SIZE": 1000,
     # Redis URL of the sequence/history store in scaled mode; None: the REDIS_URL environment.

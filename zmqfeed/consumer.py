@@ -92,6 +92,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         self.max_frame = settings["MAX_CLIENT_FRAME"]
         self.max_subs = settings["MAX_SUBSCRIPTIONS"]
         self.max_backlog = settings["MAX_CLIENT_BACKLOG"]
+        self.max_frame_out = settings["MAX_FRAME_SIZE"]
         self.backlog = backlog.meter(self.base_send)
         self.bucket = TokenBucket(settings["CLIENT_RATE"], settings["CLIENT_BURST"])
         # Frames over the rate are answered with `rate_limited` until these run out too.
@@ -215,7 +216,8 @@ class FeedConsumer(AsyncWebsocketConsumer):
             if replay.first > since + 1:
                 await self._gap(sub, since + 1, replay.first - 1, "history")
             if replay.envelopes:
-                await self.send(protocol.batch_frame(replay.envelopes).decode())
+                for run in protocol.batch_runs(replay.envelopes, self.max_frame_out):
+                    await self.send(protocol.batch_frame(run).decode())
         sub.last = replay.latest
         held, sub.held = sub.held or [], None
         for event in held:

@@ -16,6 +16,9 @@ from typing import Protocol
 
 from channels.layers import get_channel_layer
 
+from . import conf
+from .protocol import BATCH_HEAD, BATCH_OVERHEAD
+
 log = logging.getLogger("zmqfeed.fanout")
 
 # Channels drops group members after the layer's group_expiry (a day by default).
@@ -35,6 +38,7 @@ class Fanout:
         self._ready: asyncio.Lock = asyncio.Lock()
         self._pending: list[dict] = []
         self._wakeup = asyncio.Event()
+        self.max_frame = conf.get()["MAX_FRAME_SIZE"]
 
     async def _start(self) -> None:
         async with self._ready:
@@ -94,7 +98,7 @@ class Fanout:
             self._wakeup.clear()
             while self._pending:
                 events, self._pending = self._pending, []
-                for event in coalesce(events):
+                for event in coalesce(events, self.max_frame):
                     members = self.members.get(event.get("group", ""))
                     for member in list(members or ()):
                         try:
@@ -105,44 +109,58 @@ class Fanout:
                 await asyncio.sleep(0)
 
 
-_BATCH_HEAD = '{"type":"batch","messages":['
+_BATCH_HEAD = BATCH_HEAD.decode()
+
+
+def _inner_size(event: dict) -> int:
+    """Bytes of the event's envelopes joined by commas, as they are inside a batch."""
+    size = event["size"]
+    return size - BATCH_OVERHEAD if event["text"].startswith(_BATCH_HEAD) else size
 
 
 def _envelopes(text: str) -> str:
     return text[len(_BATCH_HEAD) : -2] if text.startswith(_BATCH_HEAD) else text
 
 
-def coalesce(events: list[dict]) -> list[dict]:
-    """Merge the frames of each group whose seqs follow on into one frame.
+def coalesce(events: list[dict], limit: int) -> list[dict]:
+    """Merge the frames of each group whose seqs follow on into one frame of at most ``limit``.
 
     Frames queue up here when a server process is busier than the subscriber (which, in
     its own process, cannot feel that): merging them is the process's adaptive batching,
     one frame per client instead of one per queued frame. Each group keeps its order and
-    its gaps; frames of different groups may change places, as they may on the wire.
+    its gaps; frames of different groups may change places, as they may on the wire. Only
+    frames that say their ``size`` in bytes are merged, and never past ``limit`` bytes.
     """
     if len(events) < 2:
         return events
-    runs: dict[object, list[list[dict]]] = {}
+    runs: dict[object, list[tuple[list[dict], int]]] = {}
     for event in events:
         group_runs = runs.setdefault(event.get("group"), [])
-        last = group_runs[-1][-1] if group_runs else None
-        if (
-            last is not None
-            and event.get("type") == last.get("type")
-            and isinstance(event.get("first"), int)
-            and event["first"] == last.get("last", 0) + 1
-        ):
-            group_runs[-1].append(event)
-        else:
-            group_runs.append([event])
+        mergeable = isinstance(event.get("first"), int) and isinstance(event.get("size"), int)
+        inner = _inner_size(event) if mergeable else 0
+        if group_runs:
+            run, size = group_runs[-1]
+            last = run[-1]
+            if (
+                mergeable
+                and event.get("type") == last.get("type")
+                and event["first"] == last.get("last", 0) + 1
+                and size + 1 + inner + BATCH_OVERHEAD <= limit
+            ):
+                run.append(event)
+                group_runs[-1] = (run, size + 1 + inner)
+                continue
+        group_runs.append(([event], inner if mergeable else limit))
     out = []
     for group_runs in runs.values():
-        for run in group_runs:
+        for run, size in group_runs:
             if len(run) == 1:
                 out.append(run[0])
             else:
                 text = _BATCH_HEAD + ",".join(_envelopes(e["text"]) for e in run) + "]}"
-                out.append({**run[0], "text": text, "last": run[-1]["last"]})
+                out.append(
+                    {**run[0], "text": text, "size": size + BATCH_OVERHEAD, "last": run[-1]["last"]}
+                )
     return out
 
 

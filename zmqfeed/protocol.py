@@ -128,8 +128,33 @@ def message_tail(zmq_topic_json: bytes, ts_json: bytes, data_fragment: bytes) ->
     )
 
 
+BATCH_HEAD = b'{"type":"batch","messages":['
+BATCH_OVERHEAD = len(BATCH_HEAD) + 2  # and "]}"
+
+
 def batch_frame(envelopes: list[bytes]) -> bytes:
     """One envelope is sent as itself; several as one `batch` frame."""
     if len(envelopes) == 1:
         return envelopes[0]
-    return b'{"type":"batch","messages":[' + b",".join(envelopes) + b"]}"
+    return BATCH_HEAD + b",".join(envelopes) + b"]}"
+
+
+def batch_runs(envelopes: list[bytes], limit: int) -> list[list[bytes]]:
+    """The envelopes in order, cut so that each run's batch_frame is at most ``limit`` bytes.
+
+    Daphne refuses to send a WebSocket message over its size limit (1 MiB by default).
+    An envelope over the limit on its own makes a run of its own.
+    """
+    if sum(map(len, envelopes)) + len(envelopes) + BATCH_OVERHEAD - 1 <= limit:
+        return [envelopes]
+    runs: list[list[bytes]] = []
+    run: list[bytes] = []
+    size = BATCH_OVERHEAD - 1
+    for envelope in envelopes:
+        if run and size + len(envelope) + 1 > limit:
+            runs.append(run)
+            run, size = [], BATCH_OVERHEAD - 1
+        run.append(envelope)
+        size += len(envelope) + 1
+    runs.append(run)
+    return runs

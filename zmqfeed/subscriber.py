@@ -24,13 +24,14 @@ from .framing import Decoder, Dropped, decode_topic
 from .history import History
 from .matching import Matcher
 from .preflight import start_problem
-from .protocol import batch_frame, message_head, message_tail
+from .protocol import batch_frame, batch_runs, message_head, message_tail
 from .rates import LogThrottle
 from .watch import CatalogWatcher
 
 log = logging.getLogger("zmqfeed.subscriber")
 
 ROUTE_CACHE_LIMIT = 50_000
+SEQ_DIGITS = 20  # room for any seq in an envelope
 MESSAGE_TYPE = "zmqfeed.frame"
 
 
@@ -70,6 +71,8 @@ class FeedReader:
         self.ctx = ctx
         self.throttle = throttle
         self.max_batch = conf.get()["MAX_BATCH"]
+        self.max_frame = conf.get()["MAX_FRAME_SIZE"]
+        self.max_tail = self.max_frame
         self.routes: dict[str, Route] = {}
         self.matcher = Matcher(())
         self.cache: dict[bytes, tuple[bytes, tuple[Route, ...]]] = {}
@@ -93,6 +96,9 @@ class FeedReader:
             seq = old.seq if old is not None else await self.history.latest(key)
             routes[key] = Route(feed.slug, topic, seq)
         self.routes = routes
+        # A message's tail longer than this makes an envelope no frame can carry.
+        self.max_tail = self.max_frame - max((len(r.head) for r in routes.values()), default=0)
+        self.max_tail -= SEQ_DIGITS
         self.matcher = Matcher(
             (t.prefix_bytes, routes[f"{feed.slug}/{t.slug}"]) for t in feed.topics
         )
@@ -206,6 +212,10 @@ class FeedReader:
             if not routes:
                 continue
             tail = message_tail(ztopic_json, ts, fragment)
+            if len(tail) > self.max_tail:
+                dropped["too_large"] = dropped.get("too_large", 0) + 1
+                last_error = f"its envelope is over MAX_FRAME_SIZE ({self.max_frame} bytes)"
+                continue
             for route in routes:
                 route.seq += 1
                 envelopes = out.get(route)
@@ -223,27 +233,45 @@ class FeedReader:
         # message in the history or receives it from the group, never neither.
         await self.history.append({r.key: (r.seq - len(envs) + 1, envs) for r, envs in out.items()})
         sends = []
+        frames = 0
         for route, envelopes in out.items():
             route.routed.inc(len(envelopes))
-            sends.append(
-                self.layer.group_send(
-                    route.group,
-                    {
-                        "type": MESSAGE_TYPE,
-                        "group": route.group,
-                        "text": batch_frame(envelopes).decode(),
-                        "feed": route.feed,
-                        "topic": route.topic,
-                        "first": route.seq - len(envelopes) + 1,
-                        "last": route.seq,
-                    },
-                )
-            )
-        self.batches.inc(len(sends))
+            events = self._events(route, envelopes)
+            frames += len(events)
+            if len(events) == 1:
+                sends.append(self.layer.group_send(route.group, events[0]))
+            else:
+                sends.append(self._send_in_order(route.group, events))
+        self.batches.inc(frames)
         if len(sends) == 1:
             await sends[0]
         else:
             await asyncio.gather(*sends)
+
+    def _events(self, route: Route, envelopes: list[bytes]) -> list[dict]:
+        """The group messages of one topic's envelopes: one, unless over MAX_FRAME_SIZE."""
+        events = []
+        first = route.seq - len(envelopes) + 1
+        for run in batch_runs(envelopes, self.max_frame):
+            frame = batch_frame(run)
+            events.append(
+                {
+                    "type": MESSAGE_TYPE,
+                    "group": route.group,
+                    "text": frame.decode(),
+                    "size": len(frame),
+                    "feed": route.feed,
+                    "topic": route.topic,
+                    "first": first,
+                    "last": first + len(run) - 1,
+                }
+            )
+            first += len(run)
+        return events
+
+    async def _send_in_order(self, group: str, events: list[dict]) -> None:
+        for event in events:
+            await self.layer.group_send(group, event)
 
     def _count_drops(self, dropped: dict[str, int], example: str) -> None:
         for kind, count in dropped.items():
