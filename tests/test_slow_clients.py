@@ -46,7 +46,7 @@ async def _everything(ws, quiet: float) -> list[dict]:
 
 
 def test_a_slow_reader_gets_a_gap_and_the_others_everything(tmp_path):
-    site = Site(tmp_path, {"DJANGO_SETTINGS_MODULE": "tests.slow_settings"})
+    site = Site(tmp_path)
     server = site.daphne()
     ctx = zmq.asyncio.Context()
 
