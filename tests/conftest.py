@@ -193,42 +193,50 @@ def _redis_ping(url_port: int) -> bool:
         return False
 
 
+class PrivateRedis:
+    """A redis-server of the caller's own on a free port, which can be stopped and restarted."""
+
+    def __init__(self) -> None:
+        self.exe = shutil.which("redis-server")
+        if not self.exe:
+            skip_or_fail(
+                "Redis is not running on 6379 and redis-server is not installed "
+                "(apt-get install redis-server)"
+            )
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.dir = tempfile.mkdtemp(prefix="zmqfeed-redis-")
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1"]
+            + ["--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
     """A Redis URL: the machine's on 6379 when it answers, else a private redis-server."""
     if _redis_ping(6379):
         yield "redis://127.0.0.1:6379"
         return
-    exe = shutil.which("redis-server")
-    if not exe:
-        skip_or_fail(
-            "Redis is not running on 6379 and redis-server is not installed "
-            "(apt-get install redis-server)"
-        )
-    port = free_port()
-    tmp = tempfile.mkdtemp(prefix="zmqfeed-redis-")
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            tmp,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    private = PrivateRedis()
     try:
-        wait_for_port(port, proc)
-        yield f"redis://127.0.0.1:{port}"
+        yield private.url
     finally:
-        stop(proc)
-        shutil.rmtree(tmp, ignore_errors=True)
+        private.close()
 
 
 _redis_db = itertools.count()

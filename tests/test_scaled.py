@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import zmq.asyncio
 
-from tests.conftest import Site, stop
+from tests.conftest import PrivateRedis, Site, stop
 from tests.support import (
     Publisher,
     connect,
@@ -130,3 +130,38 @@ async def _try(server, path):
         return await _subscribed(server, path)
     except Exception:
         return None
+
+
+@pytest.mark.parametrize("layer", ["pubsub", "core"])
+def test_a_redis_restart_is_survived(tmp_path, layer):
+    """Redis goes away and comes back (empty): subscriber and server recover by themselves."""
+    redis = PrivateRedis()
+    site = Site(tmp_path, {"REDIS_URL": f"{redis.url}/0", "ZMQFEED_REDIS_LAYER": layer})
+    ctx = zmq.asyncio.Context()
+
+    async def main():
+        pub = Publisher(ctx)
+        site.configure({"feeds": [feed_doc("ro", pub.endpoint, [{"slug": "all"}])]})
+        subscriber = site.subscriber()
+        server = site.daphne()
+        before = await eventually(lambda: _try(server, "ro/all"))
+        await until_flowing(pub, before, "t", "0")
+
+        redis.stop()
+        for _ in range(20):  # published while Redis is away: lost, and nothing else
+            await pub.send("t", "1")
+            await asyncio.sleep(0.05)
+        redis.start()
+
+        after = await eventually(lambda: _try(server, "ro/all"), timeout=30)
+        await until_flowing(pub, after, "t", "2", timeout=30)
+        assert subscriber.poll() is None, site.log("subscriber.log")[-3000:]
+        assert server.proc.poll() is None
+        pub.close()
+
+    try:
+        run(main())
+    finally:
+        ctx.destroy(linger=0)
+        site.close()
+        redis.close()
