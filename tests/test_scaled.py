@@ -17,6 +17,7 @@ from tests.support import (
     messages,
     recv,
     request,
+    unpack,
     until_flowing,
 )
 
@@ -145,7 +146,7 @@ def test_a_redis_restart_is_survived(tmp_path, layer):
         subscriber = site.subscriber()
         server = site.daphne()
         before = await eventually(lambda: _try(server, "ro/all"))
-        await until_flowing(pub, before, "t", "0")
+        first = await until_flowing(pub, before, "t", "0")
 
         redis.stop()
         for _ in range(20):  # published while Redis is away: lost, and nothing else
@@ -154,7 +155,22 @@ def test_a_redis_restart_is_survived(tmp_path, layer):
         redis.start()
 
         after = await eventually(lambda: _try(server, "ro/all"), timeout=30)
-        await until_flowing(pub, after, "t", "2", timeout=30)
+        again = await until_flowing(pub, after, "t", "2", timeout=30)
+        # Redis came back empty, but the numbering goes on: `since` stays meaningful.
+        assert again["seq"] > first["seq"]
+        # The connection that was open throughout receives again too, and learns of what it
+        # missed meanwhile from a gap.
+        await pub.send("t", "3")
+        assert [m["data"] for m in await messages(after, 1)] == [3]
+        kinds = []
+        while not kinds or kinds[-1] != 3:
+            frame = await recv(before)
+            if frame["type"] == "gap":
+                assert frame["reason"] == "slow_consumer"
+                kinds.append("gap")
+            else:
+                kinds.extend(m["data"] for m in unpack(frame))
+        assert "gap" in kinds
         assert subscriber.poll() is None, site.log("subscriber.log")[-3000:]
         assert server.proc.poll() is None
         pub.close()

@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "CLIENT_BURST": 200,  # client frames allowed in a burst
     # Bytes a connection may have queued unsent (daphne) before its frames are dropped, and
     # reported to it as a `gap`: a slow reader must not grow the server's memory unbounded.
-    "MAX_CLIENT_BACKLOG": 1024 * 1024,
+    "MAX_CLIENT_BACKLOG": 4 * 1024 * 1024,
     # Origins allowed to open WebSockets; None: those of ALLOWED_HOSTS (as Channels does).
     "ALLOWED_ORIGINS": None,
     # A drop or error of one kind is logged at most once per this many seconds per feed.

@@ -10,7 +10,6 @@ is still a Channels group: the subscriber, or anything else, sends to it as usua
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol
 
@@ -77,20 +76,22 @@ class Fanout:
         rejoin = loop.time() + REJOIN_INTERVAL
         while True:
             try:
+                if loop.time() >= rejoin:
+                    for group in list(self.members):
+                        await self.layer.group_add(group, self.channel)
+                    rejoin = loop.time() + REJOIN_INTERVAL
                 event = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # e.g. Redis restarting: keep the process serving
                 log.warning("channel layer receive failed: %s; retrying", exc)
                 await asyncio.sleep(1.0)
+                # A Redis that comes back empty has forgotten the groups (RedisChannelLayer
+                # keeps them there): join them again before reading on.
+                rejoin = 0.0
                 continue
             self._pending.append(event)
             self._wakeup.set()
-            if loop.time() > rejoin:
-                rejoin = loop.time() + REJOIN_INTERVAL
-                for group in list(self.members):
-                    with contextlib.suppress(Exception):
-                        await self.layer.group_add(group, self.channel)
 
     async def _deliver(self) -> None:
         while True:

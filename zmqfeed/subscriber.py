@@ -64,8 +64,10 @@ class FeedReader:
         history: History,
         ctx: zmq.asyncio.Context,
         throttle: LogThrottle,
+        known_seqs: dict[str, int] | None = None,
     ) -> None:
         self.feed = feed
+        self.known_seqs = known_seqs if known_seqs is not None else {}
         self.layer = layer
         self.history = history
         self.ctx = ctx
@@ -86,15 +88,21 @@ class FeedReader:
     # Configuration
 
     async def configure(self, feed: FeedConfig) -> None:
-        """Apply topic changes in place (the socket stays; filters and routes follow)."""
-        self.feed = feed
-        self.decoder = Decoder(feed.framing, feed.payload, feed.max_message_size)
+        """Apply topic changes in place (the socket stays; filters and routes follow).
+
+        If the history cannot be read (Redis away), nothing changes and this raises.
+        """
         routes = {}
         for topic in feed.topics:
             key = f"{feed.slug}/{topic.slug}"
             old = self.routes.get(key)
-            seq = old.seq if old is not None else await self.history.latest(key)
+            if old is not None:
+                seq = old.seq
+            else:  # a Redis that came back empty must not restart the numbering
+                seq = max(await self.history.latest(key), self.known_seqs.get(key, 0))
             routes[key] = Route(feed.slug, topic, seq)
+        self.feed = feed
+        self.decoder = Decoder(feed.framing, feed.payload, feed.max_message_size)
         self.routes = routes
         # A message's tail longer than this makes an envelope no frame can carry.
         self.max_tail = self.max_frame - max((len(r.head) for r in routes.values()), default=0)
@@ -190,6 +198,9 @@ class FeedReader:
                 except zmq.Again:
                     pass
                 await self.deliver(batch)
+                # A socket that is never empty and a layer that never suspends (in memory)
+                # would keep this loop from ever yielding: let the clients' writes run.
+                await asyncio.sleep(0)
         finally:
             metrics.FEEDS.dec()
             sock.close(linger=0)
@@ -299,6 +310,7 @@ class Subscriber:
         self.only = set(only) if only else None
         self.ctx = zmq.asyncio.Context()
         self.readers: dict[str, FeedReader] = {}
+        self.known_seqs: dict[str, int] = {}  # of readers gone, so that new ones go on from there
         self.throttle = LogThrottle(conf.get()["LOG_INTERVAL"])
         self._changed = asyncio.Event()
 
@@ -317,15 +329,27 @@ class Subscriber:
             if feed is None or feed.socket_settings() != reader.feed.socket_settings():
                 await self._stop(slug, "removed or disabled" if feed is None else "reconfigured")
         for slug, feed in wanted.items():
-            reader = self.readers.get(slug)
-            if reader is None:
-                reader = FeedReader(feed, self.layer, self.history, self.ctx, self.throttle)
-                await reader.configure(feed)
-                reader.task = asyncio.ensure_future(self._guard(reader))
-                self.readers[slug] = reader
-            elif feed != reader.feed:
-                await reader.configure(feed)
-                log.info("feed %s: topics updated", slug)
+            try:
+                await self._start_or_update(slug, feed)
+            except Exception as exc:  # e.g. Redis away: try again at the next reload
+                if self.throttle.ready(("apply", slug)) is not None:
+                    log.warning("feed %s: cannot start or update it yet: %s", slug, exc)
+
+    async def _start_or_update(self, slug: str, feed: FeedConfig) -> None:
+        reader = self.readers.get(slug)
+        if reader is None:
+            reader = FeedReader(
+                feed, self.layer, self.history, self.ctx, self.throttle, self.known_seqs
+            )
+            await reader.configure(feed)
+            reader.task = asyncio.ensure_future(self._guard(reader))
+            self.readers[slug] = reader
+        elif feed != reader.feed:
+            await reader.configure(feed)
+            log.info("feed %s: topics updated", slug)
+
+    def _remember(self, reader: FeedReader) -> None:
+        self.known_seqs.update({key: route.seq for key, route in reader.routes.items()})
 
     async def _guard(self, reader: FeedReader) -> None:
         try:
@@ -336,6 +360,7 @@ class Subscriber:
             log.exception(
                 "feed %s: reader failed; it restarts at the next reload", reader.feed.slug
             )
+            self._remember(reader)
             self.readers.pop(reader.feed.slug, None)
 
     async def _stop(self, slug: str, why: str) -> None:
@@ -344,6 +369,7 @@ class Subscriber:
             reader.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader.task
+        self._remember(reader)
         log.info("feed %s: stopped (%s)", slug, why)
 
     def _on_change(self, catalog: Catalog) -> None:
