@@ -84,7 +84,7 @@ class Fanout:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # e.g. Redis restarting: keep the process serving
-                log.warning("channel layer receive failed: %s; retrying", exc)
+                log.warning("channel layer receive or group join failed: %s; retrying", exc)
                 await asyncio.sleep(1.0)
                 # A Redis that comes back empty has forgotten the groups (RedisChannelLayer
                 # keeps them there): join them again before reading on.
