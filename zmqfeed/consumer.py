@@ -89,10 +89,10 @@ class FeedConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         settings = conf.get()
-        self.max_frame = settings["MAX_CLIENT_FRAME"]
+        self.max_client_frame = settings["MAX_CLIENT_FRAME"]
         self.max_subs = settings["MAX_SUBSCRIPTIONS"]
         self.max_backlog = settings["MAX_CLIENT_BACKLOG"]
-        self.max_frame_out = settings["MAX_FRAME_SIZE"]
+        self.max_frame = settings["MAX_FRAME_SIZE"]
         self.backlog = backlog.meter(self.base_send)
         self.bucket = TokenBucket(settings["CLIENT_RATE"], settings["CLIENT_BURST"])
         # Frames over the rate are answered with `rate_limited` until these run out too.
@@ -135,10 +135,11 @@ class FeedConsumer(AsyncWebsocketConsumer):
             size = len(text_data.encode("utf-8", "surrogatepass"))
         else:
             size = len(bytes_data or b"")
-        if size > self.max_frame:
+        if size > self.max_client_frame:
             await self._error(
                 ProtocolError(
-                    "too_large", f"frame of {size} bytes is over the limit of {self.max_frame}"
+                    "too_large",
+                    f"frame of {size} bytes is over the limit of {self.max_client_frame}",
                 )
             )
             await self.close(CLOSE_TOO_LARGE)
@@ -216,7 +217,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
             if replay.first > since + 1:
                 await self._gap(sub, since + 1, replay.first - 1, "history")
             if replay.envelopes:
-                for run in protocol.batch_runs(replay.envelopes, self.max_frame_out):
+                for run in protocol.batch_runs(replay.envelopes, self.max_frame):
                     await self.send(protocol.batch_frame(run).decode())
         sub.last = replay.latest
         held, sub.held = sub.held or [], None

@@ -208,7 +208,7 @@ class FeedReader:
 
     async def deliver(self, batch: list[list[bytes]]) -> None:
         ts = b"%.3f" % time.time()
-        decode, lookup = self.decoder, self._lookup
+        decode, lookup, max_tail = self.decoder, self._lookup, self.max_tail
         out: dict[Route, list[bytes]] = {}
         dropped: dict[str, int] = {}
         last_error = ""
@@ -223,7 +223,7 @@ class FeedReader:
             if not routes:
                 continue
             tail = message_tail(ztopic_json, ts, fragment)
-            if len(tail) > self.max_tail:
+            if len(tail) > max_tail:
                 dropped["too_large"] = dropped.get("too_large", 0) + 1
                 last_error = f"its envelope is over MAX_FRAME_SIZE ({self.max_frame} bytes)"
                 continue
