@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from .models import Access, Feed, Topic
-from .schema import endpoint_list_problems
+from .schema import FEED_KEYS, TOPIC_KEYS, endpoint_list_problems
 
 
 class EndpointsField(forms.CharField):
@@ -49,16 +49,7 @@ class FeedForm(forms.ModelForm):
 
     class Meta:
         model = Feed
-        fields = (
-            "slug",
-            "name",
-            "endpoints",
-            "bind",
-            "framing",
-            "payload",
-            "enabled",
-            "max_message_size",
-        )
+        fields = tuple(k for k in FEED_KEYS if k != "topics")  # as in `zmq_feeds` documents
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -72,7 +63,7 @@ class FeedForm(forms.ModelForm):
 class TopicForm(forms.ModelForm):
     class Meta:
         model = Topic
-        fields = ("feed", "slug", "name", "prefix", "access", "groups")
+        fields = ("feed", *TOPIC_KEYS)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -85,7 +76,7 @@ class TopicInline(admin.TabularInline):
     model = Topic
     form = TopicForm
     extra = 1
-    fields = ("slug", "name", "prefix", "access", "groups")
+    fields = TOPIC_KEYS
     prepopulated_fields = {"slug": ("name",)}
     autocomplete_fields = ("groups",)
     show_change_link = True
