@@ -26,6 +26,7 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 from zmqfeed.framing import Decoder, Dropped, decode_topic
 from zmqfeed.matching import Matcher
 from zmqfeed.protocol import batch_frame, message_head, message_tail
+from zmqfeed.subscriber import WAKE_INTERVAL_MS
 
 from .procs import reply
 from .publisher import topic_names
@@ -73,12 +74,15 @@ class Relay:
         match = self.matcher.match
         heads, seqs, clients = self.heads, self.seq, self.clients
         while True:
-            batch = [await sock.recv_multipart()]
+            if not await sock.poll(WAKE_INTERVAL_MS):  # as zmqfeed's subscriber waits
+                continue
+            batch = []
             try:
                 while len(batch) < MAX_BATCH:
                     batch.append(drain.recv_multipart(zmq.NOBLOCK))
             except zmq.Again:
-                pass
+                if not batch:
+                    continue
             self.received += len(batch)
             ts = orjson.dumps(time.time())
             envelopes: dict[str, list[bytes]] = {}
