@@ -23,9 +23,9 @@ import zmq
 import zmq.asyncio
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-from zmqfeed.framing import Decoder, Dropped, decode_topic
-from zmqfeed.matching import Matcher
-from zmqfeed.protocol import batch_frame, message_head, message_tail
+from zmqfeed.core.framing import Decoder, Dropped, decode_topic
+from zmqfeed.core.matching import Matcher
+from zmqfeed.core.protocol import batch_frame, message_head, message_tail
 from zmqfeed.subscriber import WAKE_INTERVAL_MS
 
 from .procs import reply

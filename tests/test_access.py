@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser, Group, User
 
-from zmqfeed.access import ANONYMOUS, Reader, can_read
-from zmqfeed.catalog import TopicConfig
+from zmqfeed.core.access import ANONYMOUS, Reader, can_read
+from zmqfeed.core.catalog import TopicConfig
 
 READERS = {
     "anonymous": ANONYMOUS,

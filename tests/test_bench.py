@@ -18,7 +18,7 @@ import pytest
 
 from bench.client import Connection, Stats
 from bench.harness import ROW_KEYS
-from zmqfeed.protocol import batch_frame, gap, message_head, message_tail
+from zmqfeed.core.protocol import batch_frame, gap, message_head, message_tail
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 from django.contrib.auth.models import Group
 
-from zmqfeed.catalog import Catalog, FeedConfig, TopicConfig, group_name, load_catalog
-from zmqfeed.models import Feed, Topic
+from zmqfeed.core.catalog import Catalog, FeedConfig, TopicConfig, group_name
+from zmqfeed.models import Feed, Topic, load_catalog
 
 EUR = TopicConfig("eur", "EUR", prefix="EUR", groups=frozenset({"traders"}), access="group")
 USD = TopicConfig("usd", "USD", prefix="USD")

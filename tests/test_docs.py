@@ -24,8 +24,9 @@ import orjson
 import pytest
 
 from tests.conftest import ROOT, Site, free_port
-from zmqfeed import conf, consumer, protocol, schema
-from zmqfeed.framing import FRAGMENTS
+from zmqfeed import conf, consumer, schema
+from zmqfeed.core import protocol
+from zmqfeed.core.framing import FRAGMENTS
 
 PROTOCOL = ROOT / "docs" / "protocol.md"
 DOCKER = ROOT / "docker"

@@ -4,8 +4,8 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zmqfeed.core.protocol import batch_frame, message_head, message_tail
 from zmqfeed.fanout import coalesce
-from zmqfeed.protocol import batch_frame, message_head, message_tail
 
 LIMIT = 1024 * 1024
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zmqfeed.framing import Decoder, Dropped, decode_topic, split_frames
+from zmqfeed.core.framing import Decoder, Dropped, decode_topic, split_frames
 
 BIG = 1024 * 1024
 

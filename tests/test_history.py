@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zmqfeed.history import MemoryHistory, RedisHistory, Replay
+from zmqfeed.core.session import Replay
+from zmqfeed.history import MemoryHistory, RedisHistory
 
 Body = Callable[[Any], Awaitable[Any]]
 _prefixes = itertools.count()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqfeed.matching import Matcher
+from zmqfeed.core.matching import Matcher
 
 
 def reference(topics: list[tuple[bytes, object]], topic: bytes) -> tuple:

@@ -11,7 +11,7 @@ import zmq
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqfeed.framing import split_frames
+from zmqfeed.core.framing import split_frames
 from zmqfeed.producer import (
     FileFollower,
     Pacer,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zmqfeed.framing import Decoder, decode_topic
-from zmqfeed.protocol import (
+from zmqfeed.core.framing import Decoder, decode_topic
+from zmqfeed.core.protocol import (
     ERROR_CODES,
     ProtocolError,
     Request,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqfeed.rates import LogThrottle, TokenBucket
+from zmqfeed.core.rates import LogThrottle, TokenBucket
 
 
 class Clock:

@@ -13,8 +13,9 @@ import zmq
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zmqfeed import framing, schema
-from zmqfeed.catalog import Catalog, FeedConfig, TopicConfig
+from zmqfeed import schema
+from zmqfeed.core import framing
+from zmqfeed.core.catalog import Catalog, FeedConfig, TopicConfig
 from zmqfeed.models import SLUG_MAX, Access, Feed, Framing, Payload, Topic
 from zmqfeed.schema import SchemaError, export, validate
 

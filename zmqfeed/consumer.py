@@ -16,14 +16,16 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import backlog, conf, embedded, metrics, protocol
-from .access import Reader, can_read
-from .catalog import Catalog, group_name
+from . import conf, embedded, metrics
+from .core import protocol
+from .core.access import Reader, can_read
+from .core.catalog import Catalog, group_name
+from .core.protocol import ProtocolError, Request
+from .core.rates import LogThrottle, TokenBucket
+from .daphne import backlog
 from .fanout import get_fanout
 from .history import get_history
 from .origins import allowed_origins, origin_allowed
-from .protocol import ProtocolError, Request
-from .rates import LogThrottle, TokenBucket
 from .watch import get_watcher
 
 log = logging.getLogger("zmqfeed.consumer")

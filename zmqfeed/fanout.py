@@ -16,7 +16,7 @@ from typing import Protocol
 from channels.layers import get_channel_layer
 
 from . import conf
-from .protocol import BATCH_HEAD, BATCH_OVERHEAD
+from .core.protocol import BATCH_HEAD, BATCH_OVERHEAD
 
 log = logging.getLogger("zmqfeed.fanout")
 

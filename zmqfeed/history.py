@@ -8,15 +8,9 @@ subscriber process wrote, and where a restarted subscriber continues the numberi
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import Protocol
 
-
-@dataclass(frozen=True)
-class Replay:
-    latest: int  # the topic's latest seq
-    envelopes: list[bytes]  # messages after `since`, oldest first
-    first: int  # seq of envelopes[0] (latest + 1 when there are none)
+from .core.session import Replay
 
 
 class History(Protocol):

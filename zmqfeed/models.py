@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from .core.catalog import Catalog, FeedConfig, TopicConfig
 from .endpoints import validate_endpoints
 
 SLUG_MAX = 40  # keeps "zmqfeed.<feed>.<topic>" inside Channels' 100-character group names
@@ -84,3 +85,33 @@ class Topic(models.Model):
 
     def __str__(self) -> str:
         return f"{self.feed.slug}/{self.slug}"
+
+
+def load_catalog() -> Catalog:
+    """Read every feed and topic (sync: call through sync_to_async from async code)."""
+    feeds = []
+    for feed in Feed.objects.prefetch_related("topics__groups").order_by("slug"):
+        topics = tuple(
+            TopicConfig(
+                slug=t.slug,
+                name=t.name,
+                prefix=t.prefix,
+                access=t.access,
+                groups=frozenset(g.name for g in t.groups.all()),
+            )
+            for t in sorted(feed.topics.all(), key=lambda t: t.slug)
+        )
+        feeds.append(
+            FeedConfig(
+                slug=feed.slug,
+                name=feed.name,
+                endpoints=tuple(feed.endpoints or ()),
+                bind=feed.bind,
+                framing=feed.framing,
+                payload=feed.payload,
+                enabled=feed.enabled,
+                max_message_size=feed.max_message_size,
+                topics=topics,
+            )
+        )
+    return Catalog(tuple(feeds))

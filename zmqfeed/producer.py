@@ -1,6 +1,6 @@
 """The parts of ``zmq_publish`` that decide what to send and when, kept apart from the socket.
 
-Frames per framing (the inverse of :func:`zmqfeed.framing.split_frames`), line checks, the
+Frames per framing (the inverse of :func:`zmqfeed.core.framing.split_frames`), line checks, the
 synthetic data generator, the pacer for ``--rate`` and the ``tail -F`` style file follower are
 all driven by their callers (clock values, explicit polls), so tests need neither sockets nor
 sleeps.
@@ -17,7 +17,7 @@ from typing import BinaryIO
 import orjson
 from zmq import SNDMORE
 
-from .framing import FRAGMENTS, FRAMINGS, Dropped
+from .core.framing import FRAGMENTS, FRAMINGS, Dropped
 
 
 def framer(framing: str, send: Callable[[bytes, int], object]) -> Callable[[bytes, bytes], None]:

@@ -2,8 +2,9 @@
 
 from django.urls import path
 
-from . import conf, eager_writes, embedded
+from . import conf, embedded
 from .consumer import FeedConsumer
+from .daphne import eager_writes
 from .sessions import SessionAuthStack
 
 websocket_urlpatterns = [

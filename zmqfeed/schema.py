@@ -11,9 +11,9 @@ from typing import Any
 
 from django.core.validators import slug_re
 
-from .catalog import Catalog
+from .core.catalog import Catalog
+from .core.framing import FRAMINGS, PAYLOADS
 from .endpoints import endpoint_problems, parse_endpoint
-from .framing import FRAMINGS, PAYLOADS
 
 SLUG_MAX = 40  # models.SLUG_MAX; repeated because this module must import without the ORM
 ACCESS = ("public", "authenticated", "staff", "group")

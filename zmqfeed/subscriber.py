@@ -18,14 +18,14 @@ import zmq
 import zmq.asyncio
 
 from . import conf, metrics
-from .catalog import Catalog, FeedConfig, TopicConfig, group_name
+from .core.catalog import Catalog, FeedConfig, TopicConfig, group_name
+from .core.framing import Decoder, Dropped, decode_topic
+from .core.matching import Matcher
+from .core.protocol import batch_frame, batch_runs, message_head, message_tail
+from .core.rates import LogThrottle
 from .endpoints import MULTICAST, MULTICAST_REMEDY, parse_endpoint, transport_available
-from .framing import Decoder, Dropped, decode_topic
 from .history import History
-from .matching import Matcher
 from .preflight import start_problem
-from .protocol import batch_frame, batch_runs, message_head, message_tail
-from .rates import LogThrottle
 from .watch import CatalogWatcher
 
 log = logging.getLogger("zmqfeed.subscriber")

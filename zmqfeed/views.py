@@ -18,8 +18,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 import zmqfeed.metrics  # noqa: F401  (registers the gateway's series in the default registry)
 
-from .access import Reader, can_read
-from .catalog import FeedConfig, TopicConfig, load_catalog
+from .core.access import Reader, can_read
+from .core.catalog import FeedConfig, TopicConfig
+from .models import load_catalog
 
 MAX_ROWS = 200  # messages kept on the live page; older rows leave the DOM
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from channels.db import database_sync_to_async
 
 from . import conf
-from .catalog import Catalog, load_catalog
+from .core.catalog import Catalog
 
 log = logging.getLogger("zmqfeed.watch")
 
@@ -46,6 +46,8 @@ class CatalogWatcher:
             self._task = asyncio.ensure_future(self._run())
 
     async def reload(self) -> None:
+        from .models import load_catalog  # the ORM only once the apps are loaded
+
         catalog = await database_sync_to_async(load_catalog)()
         if catalog != self.catalog:
             first = self.catalog is None

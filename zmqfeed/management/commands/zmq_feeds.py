@@ -13,8 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from zmqfeed import schema
-from zmqfeed.catalog import load_catalog
-from zmqfeed.models import Feed, Topic
+from zmqfeed.models import Feed, Topic, load_catalog
 
 FEED_FIELDS = ("name", "endpoints", "bind", "framing", "payload", "enabled", "max_message_size")
 TOPIC_FIELDS = ("name", "prefix", "access")

@@ -22,8 +22,9 @@ import zmq
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from zmqfeed import conf
+from zmqfeed.core.framing import FRAMINGS
+from zmqfeed.core.rates import LogThrottle
 from zmqfeed.endpoints import MULTICAST_REMEDY, parse_endpoint, transport_available
-from zmqfeed.framing import FRAMINGS
 from zmqfeed.producer import (
     FileFollower,
     Pacer,
@@ -33,7 +34,6 @@ from zmqfeed.producer import (
     join_topic,
     topic_problem,
 )
-from zmqfeed.rates import LogThrottle
 
 LINGER_MS = 1000  # at exit, queued messages get this long to leave, then are dropped
 MIN_TICK = 0.001  # the shortest sleep of --rate: at high rates each tick sends a burst

@@ -63,35 +63,3 @@ class Catalog:
     def topic(self, feed: str, topic: str) -> TopicConfig | None:
         f = self._index.get(feed)
         return f.topic(topic) if f else None
-
-
-def load_catalog() -> Catalog:
-    """Read every feed and topic (sync: call through sync_to_async from async code)."""
-    from .models import Feed
-
-    feeds = []
-    for feed in Feed.objects.prefetch_related("topics__groups").order_by("slug"):
-        topics = tuple(
-            TopicConfig(
-                slug=t.slug,
-                name=t.name,
-                prefix=t.prefix,
-                access=t.access,
-                groups=frozenset(g.name for g in t.groups.all()),
-            )
-            for t in sorted(feed.topics.all(), key=lambda t: t.slug)
-        )
-        feeds.append(
-            FeedConfig(
-                slug=feed.slug,
-                name=feed.name,
-                endpoints=tuple(feed.endpoints or ()),
-                bind=feed.bind,
-                framing=feed.framing,
-                payload=feed.payload,
-                enabled=feed.enabled,
-                max_message_size=feed.max_message_size,
-                topics=topics,
-            )
-        )
-    return Catalog(tuple(feeds))

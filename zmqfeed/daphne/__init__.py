@@ -1,0 +1,1 @@
+"""Adapters to daphne and Twisted internals, each guarded, each with a plain fallback."""
