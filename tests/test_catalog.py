@@ -74,7 +74,7 @@ def test_group_name() -> None:
 def test_longest_slugs_make_a_valid_channels_group_name() -> None:
     from channels.layers import BaseChannelLayer
 
-    from zmqfeed.models import SLUG_MAX
+    from zmqfeed.core.vocabulary import SLUG_MAX
 
     name = group_name("f" * SLUG_MAX, "t" * SLUG_MAX)
     assert BaseChannelLayer().require_valid_group_name(name)
@@ -91,7 +91,7 @@ def test_socket_settings_change_only_with_the_socket() -> None:
         assert feed.socket_settings() == PRICES.socket_settings(), feed
     other = [
         dataclasses.replace(PRICES, endpoints=("tcp://127.0.0.1:5557",)),
-        dataclasses.replace(PRICES, endpoints=PRICES.endpoints + ("ipc:///tmp/x",)),
+        dataclasses.replace(PRICES, endpoints=(*PRICES.endpoints, "ipc:///tmp/x")),
         dataclasses.replace(PRICES, bind=True),
         dataclasses.replace(PRICES, framing="raw"),
     ]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from zmqfeed import schema
 from zmqfeed.core import framing
 from zmqfeed.core.catalog import Catalog, FeedConfig, TopicConfig
-from zmqfeed.models import SLUG_MAX, Access, Feed, Framing, Payload, Topic
+from zmqfeed.core.vocabulary import SLUG_MAX
 from zmqfeed.schema import SchemaError, export, validate
 
 BASE: dict[str, Any] = {
@@ -237,22 +237,6 @@ def test_a_transport_this_libzmq_lacks_names_the_remedy() -> None:
     assert caught.value.path == "feeds[0].endpoints[1]"
     assert "norm:// is not available" in caught.value.message
     assert "make multicast" in caught.value.message
-
-
-def test_the_choices_are_the_models() -> None:
-    """The schema repeats a few model facts so that it can run without the ORM."""
-    assert schema.SLUG_MAX == SLUG_MAX
-    assert Feed._meta.get_field("slug").max_length == SLUG_MAX
-    assert Topic._meta.get_field("slug").max_length == SLUG_MAX
-    assert tuple(Access.values) == schema.ACCESS
-    assert tuple(Framing.values) == framing.FRAMINGS
-    assert tuple(Payload.values) == framing.PAYLOADS
-    assert Feed._meta.get_field("name").max_length == schema.NAME_MAX
-    assert Topic._meta.get_field("prefix").max_length == schema.PREFIX_MAX
-    assert Feed._meta.get_field("max_message_size").default == schema.MAX_MESSAGE_SIZE_DEFAULT
-    from django.contrib.auth.models import Group
-
-    assert Group._meta.get_field("name").max_length == schema.GROUP_NAME_MAX
 
 
 def test_export_sorts_and_writes_every_key() -> None:

@@ -15,8 +15,9 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .models import Access, Feed, Topic
-from .schema import FEED_KEYS, TOPIC_KEYS, endpoint_list_problems
+from .core.vocabulary import ACCESS_GROUP, FEED_KEYS, TOPIC_KEYS
+from .models import Feed, Topic
+from .schema import endpoint_list_problems
 
 
 class EndpointsField(forms.CharField):
@@ -67,8 +68,8 @@ class TopicForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if data.get("access") == Access.GROUP and not data.get("groups"):
-            self.add_error("groups", 'Access "group" needs at least one group.')
+        if data.get("access") == ACCESS_GROUP and not data.get("groups"):
+            self.add_error("groups", f'Access "{ACCESS_GROUP}" needs at least one group.')
         return data
 
 

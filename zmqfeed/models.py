@@ -6,34 +6,29 @@ from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from .core import vocabulary as vocab
 from .core.catalog import Catalog, FeedConfig, TopicConfig
 from .endpoints import validate_endpoints
 
-SLUG_MAX = 40  # keeps "zmqfeed.<feed>.<topic>" inside Channels' 100-character group names
+SLUG_MAX = vocab.SLUG_MAX  # re-exported: importers of models.SLUG_MAX keep working
 
 
-class Framing(models.TextChoices):
-    MULTIPART = "multipart", "multipart (topic frame, payload frame)"
-    PREFIX = "prefix", "prefix (one frame: topic, space, payload)"
-    RAW = "raw", "raw (one frame, no topic)"
+def _choices(name: str, choices: tuple[tuple[str, str], ...]) -> type[models.TextChoices]:
+    """TextChoices from the vocabulary's (value, label) pairs, members named VALUE.upper()."""
+    members = [(value.upper(), (value, label)) for value, label in choices]
+    return models.TextChoices(name, members, module=__name__)
 
 
-class Payload(models.TextChoices):
-    TEXT = "text", "text (UTF-8)"
-    JSON = "json", "JSON"
-    BINARY = "binary", "binary (base64 to clients)"
-
-
-class Access(models.TextChoices):
-    PUBLIC = "public", "public (anyone)"
-    AUTHENTICATED = "authenticated", "any logged-in user"
-    STAFF = "staff", "staff"
-    GROUP = "group", "members of the groups below"
+Framing = _choices("Framing", vocab.FRAMING_CHOICES)
+Payload = _choices("Payload", vocab.PAYLOAD_CHOICES)
+Access = _choices("Access", vocab.ACCESS_CHOICES)
+_FEED = vocab.FEED_DEFAULTS
+_TOPIC = vocab.TOPIC_DEFAULTS
 
 
 class Feed(models.Model):
-    slug = models.SlugField(max_length=SLUG_MAX, unique=True)
-    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=vocab.SLUG_MAX, unique=True)
+    name = models.CharField(max_length=vocab.NAME_MAX)
     endpoints = models.JSONField(
         default=list,
         validators=[validate_endpoints],
@@ -41,16 +36,20 @@ class Feed(models.Model):
         "epgm://eth0;239.192.1.1:5555.",
     )
     bind = models.BooleanField(
-        default=False,
+        default=_FEED["bind"],
         help_text="Off: the gateway connects to the publishers. "
         "On: the gateway binds and publishers connect to it.",
     )
-    framing = models.CharField(max_length=16, choices=Framing.choices, default=Framing.MULTIPART)
-    payload = models.CharField(max_length=16, choices=Payload.choices, default=Payload.JSON)
-    enabled = models.BooleanField(default=True)
+    framing = models.CharField(
+        max_length=vocab.CHOICE_MAX, choices=Framing.choices, default=_FEED["framing"]
+    )
+    payload = models.CharField(
+        max_length=vocab.CHOICE_MAX, choices=Payload.choices, default=_FEED["payload"]
+    )
+    enabled = models.BooleanField(default=_FEED["enabled"])
     max_message_size = models.PositiveIntegerField(
-        default=1024 * 1024,
-        validators=[MinValueValidator(1)],
+        default=_FEED["max_message_size"],
+        validators=[MinValueValidator(vocab.MAX_MESSAGE_SIZE_MIN)],
         help_text="Bytes; larger messages are dropped and counted.",
     )
     created = models.DateTimeField(auto_now_add=True)
@@ -65,14 +64,16 @@ class Feed(models.Model):
 
 class Topic(models.Model):
     feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="topics")
-    slug = models.SlugField(max_length=SLUG_MAX)
-    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=vocab.SLUG_MAX)
+    name = models.CharField(max_length=vocab.NAME_MAX)
     prefix = models.CharField(
-        max_length=255,
-        blank=True,
+        max_length=vocab.PREFIX_MAX,
+        blank=True,  # no default: a CharField's is "", which is TOPIC_DEFAULTS["prefix"]
         help_text="ZeroMQ topic prefix (UTF-8). Empty matches every message of the feed.",
     )
-    access = models.CharField(max_length=16, choices=Access.choices, default=Access.PUBLIC)
+    access = models.CharField(
+        max_length=vocab.CHOICE_MAX, choices=Access.choices, default=_TOPIC["access"]
+    )
     groups = models.ManyToManyField(
         Group, blank=True, related_name="zmqfeed_topics", help_text="For access “group”."
     )

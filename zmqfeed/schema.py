@@ -11,39 +11,26 @@ from typing import Any
 
 from django.core.validators import slug_re
 
-from .core.catalog import Catalog
-from .core.framing import FRAMINGS, PAYLOADS
-from .endpoints import endpoint_problems, parse_endpoint
-
-SLUG_MAX = 40  # models.SLUG_MAX; repeated because this module must import without the ORM
-ACCESS = ("public", "authenticated", "staff", "group")
-NAME_MAX = 200
-PREFIX_MAX = 255
-GROUP_NAME_MAX = 150  # django.contrib.auth Group.name
-MAX_MESSAGE_SIZE_DEFAULT = 1024 * 1024
-MAX_MESSAGE_SIZE_MAX = 2**31 - 1  # PositiveIntegerField's portable upper bound
-
-FEED_KEYS = (
-    "slug",
-    "name",
-    "endpoints",
-    "bind",
-    "framing",
-    "payload",
-    "enabled",
-    "max_message_size",
-    "topics",
+from .core.catalog import Catalog, FeedConfig, TopicConfig
+from .core.vocabulary import (
+    ACCESS,
+    ACCESS_GROUP,
+    FEED_DEFAULTS,
+    FEED_KEYS,
+    FEED_REQUIRED,
+    FRAMINGS,
+    GROUP_NAME_MAX,
+    MAX_MESSAGE_SIZE_MAX,
+    MAX_MESSAGE_SIZE_MIN,
+    NAME_MAX,
+    PAYLOADS,
+    PREFIX_MAX,
+    SLUG_MAX,
+    TOPIC_DEFAULTS,
+    TOPIC_KEYS,
+    TOPIC_REQUIRED,
 )
-TOPIC_KEYS = ("slug", "name", "prefix", "access", "groups")
-FEED_DEFAULTS: dict[str, Any] = {
-    "bind": False,
-    "framing": "multipart",
-    "payload": "json",
-    "enabled": True,
-    "max_message_size": MAX_MESSAGE_SIZE_DEFAULT,
-    "topics": [],
-}
-TOPIC_DEFAULTS: dict[str, Any] = {"prefix": "", "access": "public", "groups": []}
+from .endpoints import endpoint_problems, parse_endpoint
 
 
 class SchemaError(ValueError):
@@ -167,9 +154,10 @@ def _max_message_size(value: object, path: str) -> int:
     if (
         not isinstance(value, int)
         or isinstance(value, bool)
-        or not 1 <= value <= MAX_MESSAGE_SIZE_MAX
+        or not MAX_MESSAGE_SIZE_MIN <= value <= MAX_MESSAGE_SIZE_MAX
     ):
-        raise SchemaError(path, f"must be a whole number of bytes from 1 to {MAX_MESSAGE_SIZE_MAX}")
+        low, high = MAX_MESSAGE_SIZE_MIN, MAX_MESSAGE_SIZE_MAX
+        raise SchemaError(path, f"must be a whole number of bytes from {low} to {high}")
     return value
 
 
@@ -181,7 +169,7 @@ def _groups(value: object, path: str) -> list[str]:
 
 
 def _topic(obj: object, path: str) -> dict[str, Any]:
-    raw = {**TOPIC_DEFAULTS, **_keys(obj, path, ("slug", "name"), TOPIC_KEYS)}
+    raw = {**TOPIC_DEFAULTS, **_keys(obj, path, TOPIC_REQUIRED, TOPIC_KEYS)}
     topic = {
         "slug": _slug(raw["slug"], f"{path}.slug"),
         "name": _string(raw["name"], f"{path}.name", max_length=NAME_MAX),
@@ -189,13 +177,13 @@ def _topic(obj: object, path: str) -> dict[str, Any]:
         "access": _choice(raw["access"], f"{path}.access", ACCESS),
         "groups": _groups(raw["groups"], f"{path}.groups"),
     }
-    if topic["access"] == "group" and not topic["groups"]:
-        raise SchemaError(f"{path}.groups", 'access "group" needs at least one group')
+    if topic["access"] == ACCESS_GROUP and not topic["groups"]:
+        raise SchemaError(f"{path}.groups", f'access "{ACCESS_GROUP}" needs at least one group')
     return topic
 
 
 def _feed(obj: object, path: str) -> dict[str, Any]:
-    raw = {**FEED_DEFAULTS, **_keys(obj, path, ("slug", "name", "endpoints"), FEED_KEYS)}
+    raw = {**FEED_DEFAULTS, **_keys(obj, path, FEED_REQUIRED, FEED_KEYS)}
     slug = _slug(raw["slug"], f"{path}.slug")
     name = _string(raw["name"], f"{path}.name", max_length=NAME_MAX)
     bind = _bool(raw["bind"], f"{path}.bind")
@@ -229,10 +217,10 @@ def validate(document: object) -> dict[str, Any]:
 
     Raises :class:`SchemaError` for the first problem. Feeds and topics keep the file's order.
     """
-    _keys(document, "document", ("feeds",), ("feeds",))
+    checked = _keys(document, "document", ("feeds",), ("feeds",))
     feeds = []
     seen: dict[str, int] = {}
-    for index, item in enumerate(_list(document["feeds"], "feeds")):
+    for index, item in enumerate(_list(checked["feeds"], "feeds")):
         feed = _feed(item, f"feeds[{index}]")
         if feed["slug"] in seen:
             raise SchemaError(
@@ -248,29 +236,19 @@ def export(catalog: Catalog) -> dict[str, Any]:
     """A catalog as a document: feeds and topics by slug, groups sorted, every key written.
 
     ``validate(export(c)) == export(c)``, so export → import → export gives the same file.
+    The keys and their order are the vocabulary's; the catalog holds each under its name.
     """
-    return {
-        "feeds": [
-            {
-                "slug": feed.slug,
-                "name": feed.name,
-                "endpoints": list(feed.endpoints),
-                "bind": feed.bind,
-                "framing": feed.framing,
-                "payload": feed.payload,
-                "enabled": feed.enabled,
-                "max_message_size": feed.max_message_size,
-                "topics": [
-                    {
-                        "slug": topic.slug,
-                        "name": topic.name,
-                        "prefix": topic.prefix,
-                        "access": topic.access,
-                        "groups": sorted(topic.groups),
-                    }
-                    for topic in sorted(feed.topics, key=lambda t: t.slug)
-                ],
-            }
-            for feed in sorted(catalog.feeds, key=lambda f: f.slug)
-        ]
-    }
+    return {"feeds": [_export_feed(feed) for feed in sorted(catalog.feeds, key=lambda f: f.slug)]}
+
+
+def _export_feed(feed: FeedConfig) -> dict[str, Any]:
+    document = {key: getattr(feed, key) for key in FEED_KEYS}
+    document["endpoints"] = list(feed.endpoints)
+    document["topics"] = [_export_topic(t) for t in sorted(feed.topics, key=lambda t: t.slug)]
+    return document
+
+
+def _export_topic(topic: TopicConfig) -> dict[str, Any]:
+    document = {key: getattr(topic, key) for key in TOPIC_KEYS}
+    document["groups"] = sorted(topic.groups)
+    return document

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .catalog import TopicConfig
+from .vocabulary import ACCESS_AUTHENTICATED, ACCESS_GROUP, ACCESS_PUBLIC, ACCESS_STAFF
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,15 @@ ANONYMOUS = Reader()
 
 
 def can_read(topic: TopicConfig, reader: Reader) -> bool:
-    if topic.access == "public":
+    """Superusers read every topic; to anyone else an unknown access value is closed."""
+    if topic.access == ACCESS_PUBLIC:
         return True
     if not reader.authenticated:
         return False
-    if reader.superuser or topic.access == "authenticated":
+    if reader.superuser or topic.access == ACCESS_AUTHENTICATED:
         return True
-    if topic.access == "staff":
+    if topic.access == ACCESS_STAFF:
         return reader.staff
-    if topic.access == "group":
+    if topic.access == ACCESS_GROUP:
         return bool(topic.groups & reader.groups)
     return False

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .vocabulary import FEED_DEFAULTS, TOPIC_DEFAULTS
+
 
 def group_name(feed: str, topic: str) -> str:
     return f"zmqfeed.{feed}.{topic}"
@@ -17,9 +19,9 @@ def group_name(feed: str, topic: str) -> str:
 class TopicConfig:
     slug: str
     name: str
-    prefix: str = ""
-    access: str = "public"
-    groups: frozenset[str] = frozenset()
+    prefix: str = TOPIC_DEFAULTS["prefix"]
+    access: str = TOPIC_DEFAULTS["access"]
+    groups: frozenset[str] = frozenset()  # TOPIC_DEFAULTS["groups"], as a set
 
     @property
     def prefix_bytes(self) -> bytes:
@@ -31,12 +33,12 @@ class FeedConfig:
     slug: str
     name: str
     endpoints: tuple[str, ...]
-    bind: bool = False
-    framing: str = "multipart"
-    payload: str = "json"
-    enabled: bool = True
-    max_message_size: int = 1024 * 1024
-    topics: tuple[TopicConfig, ...] = ()
+    bind: bool = FEED_DEFAULTS["bind"]
+    framing: str = FEED_DEFAULTS["framing"]
+    payload: str = FEED_DEFAULTS["payload"]
+    enabled: bool = FEED_DEFAULTS["enabled"]
+    max_message_size: int = FEED_DEFAULTS["max_message_size"]
+    topics: tuple[TopicConfig, ...] = ()  # FEED_DEFAULTS["topics"], as a tuple
 
     def socket_settings(self) -> tuple:
         """What a change to requires a new socket (topics are re-applied in place)."""

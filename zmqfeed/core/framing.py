@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-FRAMINGS = ("multipart", "prefix", "raw")
-PAYLOADS = ("text", "json", "binary")
+# Re-exported from the vocabulary, so that `from zmqfeed.core.framing import FRAMINGS` works.
+from .vocabulary import FRAMINGS as FRAMINGS
+from .vocabulary import PAYLOADS as PAYLOADS
 
 
 class Dropped(ValueError):
@@ -67,7 +68,7 @@ def split_frames(framing: str, frames: Sequence[bytes]) -> tuple[bytes, bytes]:
 class Decoder:
     """Decodes one feed's messages; raises Dropped for what the feed cannot carry."""
 
-    __slots__ = ("framing", "fragment", "max_size")
+    __slots__ = ("fragment", "framing", "max_size")
 
     def __init__(self, framing: str, payload: str, max_size: int) -> None:
         if framing not in FRAMINGS:

@@ -13,10 +13,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from zmqfeed import schema
+from zmqfeed.core.vocabulary import FEED_KEYS, TOPIC_KEYS
 from zmqfeed.models import Feed, Topic, load_catalog
 
-FEED_FIELDS = ("name", "endpoints", "bind", "framing", "payload", "enabled", "max_message_size")
-TOPIC_FIELDS = ("name", "prefix", "access")
+# What is assigned to a row: every key but the one it is found by (slug) and the related rows
+# (a feed's topics, a topic's groups), which apply() writes on their own.
+FEED_FIELDS = tuple(key for key in FEED_KEYS if key not in {"slug", "topics"})
+TOPIC_FIELDS = tuple(key for key in TOPIC_KEYS if key not in {"slug", "groups"})
 
 
 @dataclass
