@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zmqfeed.core.session import Replay
-from zmqfeed.history import MemoryHistory, RedisHistory
+from zmqfeed.history import MemoryHistory, RedisHistory, get_history
 
 Body = Callable[[Any], Awaitable[Any]]
 _prefixes = itertools.count()
@@ -189,3 +189,157 @@ def test_behaves_like_the_model(run, size: int, steps: list) -> None:
             assert await h.latest(key) == len(expected)
 
     run(size, body)
+
+
+# Which store get_history() builds: ZMQFEED["HISTORY_BACKEND"], or for None the layer's kind.
+
+MEMORY_LAYERS = ["zmqfeed.layers.InMemoryChannelLayer", "channels.layers.InMemoryChannelLayer"]
+REDIS_LAYERS = [
+    "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "channels_redis.core.RedisChannelLayer",
+]
+
+
+class SiteHistory(MemoryHistory):
+    """A site's own store: built with whatever get_history passes."""
+
+    def __init__(self, size: int, url: str) -> None:
+        super().__init__(size)
+        self.url = url
+
+
+class NotAHistory:
+    pass
+
+
+def layer(backend: str, **config: Any) -> dict[str, Any]:
+    return {"default": {"BACKEND": backend, "CONFIG": config}}
+
+
+def in_a_loop(make: Callable[[], Any]) -> Any:
+    """get_history() of a per-loop store needs a running loop; close what it built."""
+
+    async def main() -> Any:
+        history = make()
+        if isinstance(history, RedisHistory):
+            await history.close()
+        return history
+
+    return asyncio.run(main())
+
+
+def redis_address(history: RedisHistory) -> tuple[str, int, int]:
+    kwargs = history._redis.connection_pool.connection_kwargs
+    return kwargs["host"], kwargs["port"], kwargs.get("db", 0)
+
+
+@pytest.mark.parametrize("backend", MEMORY_LAYERS)
+def test_an_in_memory_layer_keeps_the_history_in_memory(settings, backend: str) -> None:
+    settings.CHANNEL_LAYERS = layer(backend)
+    settings.ZMQFEED = {"HISTORY_SIZE": 7}
+    first = get_history()
+    assert type(first) is MemoryHistory and first.size == 7
+    assert get_history() is first  # one per process, shared by subscriber and consumers
+    assert in_a_loop(get_history) is first  # and not one per loop
+
+
+@pytest.mark.parametrize("backend", REDIS_LAYERS)
+def test_a_redis_layer_keeps_the_history_in_redis(settings, backend: str) -> None:
+    settings.CHANNEL_LAYERS = layer(backend, hosts=["redis://10.0.0.9:6390/3"])
+    settings.ZMQFEED = {"HISTORY_SIZE": 9}
+
+    async def twice() -> tuple[RedisHistory, RedisHistory]:
+        first, second = get_history(), get_history()
+        await first.close()
+        return first, second
+
+    first, second = asyncio.run(twice())
+    assert type(first) is RedisHistory and first.size == 9
+    assert second is first  # one per loop
+    assert redis_address(first) == ("10.0.0.9", 6390, 3)
+    assert in_a_loop(get_history) is not first  # a client belongs to its loop
+
+
+def test_the_redis_url_setting_wins_over_the_layer_hosts(settings) -> None:
+    settings.CHANNEL_LAYERS = layer(REDIS_LAYERS[0], hosts=[("10.0.0.9", 6390)])
+    assert redis_address(in_a_loop(get_history)) == ("10.0.0.9", 6390, 0)  # a (host, port) pair
+    settings.ZMQFEED = {"REDIS_URL": "redis://10.0.0.8:6391/2"}
+    assert redis_address(in_a_loop(get_history)) == ("10.0.0.8", 6391, 2)
+
+
+def test_a_dotted_path_is_honoured_whatever_the_layer(settings) -> None:
+    settings.CHANNEL_LAYERS = layer(REDIS_LAYERS[0], hosts=["redis://10.0.0.9:6390/3"])
+    settings.ZMQFEED = {"HISTORY_BACKEND": "zmqfeed.history.MemoryHistory"}
+    assert type(get_history()) is MemoryHistory
+
+    settings.CHANNEL_LAYERS = layer(MEMORY_LAYERS[0])
+    settings.ZMQFEED = {
+        "HISTORY_BACKEND": "zmqfeed.history.RedisHistory",
+        "REDIS_URL": "redis://10.0.0.8:6391/2",
+    }
+    assert redis_address(in_a_loop(get_history)) == ("10.0.0.8", 6391, 2)
+
+    settings.ZMQFEED = {
+        "HISTORY_BACKEND": f"{__name__}.SiteHistory",
+        "HISTORY_SIZE": 3,
+        "REDIS_URL": "redis://10.0.0.8:6391/2",
+    }
+    site = in_a_loop(get_history)
+    assert type(site) is SiteHistory
+    assert (site.size, site.url) == (3, "redis://10.0.0.8:6391/2")  # size=, and url= it takes
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("zmqfeed.nonesuch.History", "does not import"),
+        ("zmqfeed.history.NoSuchHistory", "does not import"),
+        ("nodots", "does not import"),
+        ("zmqfeed.history.get_history", "is not a class"),
+        (f"{__name__}.NotAHistory", "is not a history: it has no latest, append, replay"),
+        (42, "must be a dotted path"),
+    ],
+)
+def test_a_bad_backend_is_reported_by_the_check(settings, value: object, problem: str) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from zmqfeed.checks import check_settings
+
+    settings.ZMQFEED = {"HISTORY_BACKEND": value}
+    errors = [e for e in check_settings() if e.id == "zmqfeed.E006"]
+    assert len(errors) == 1, check_settings()
+    assert problem in errors[0].msg
+    assert "zmqfeed.history.MemoryHistory" in errors[0].hint
+    with pytest.raises(ImproperlyConfigured, match=problem):
+        get_history()
+
+
+def test_a_redis_history_without_a_url_is_reported_by_the_check(settings) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from zmqfeed.checks import check_settings
+
+    settings.CHANNEL_LAYERS = layer(REDIS_LAYERS[0])  # no hosts, no REDIS_URL
+    errors = [e for e in check_settings() if e.id == "zmqfeed.E007"]
+    assert len(errors) == 1 and "REDIS_URL" in errors[0].hint
+    with pytest.raises(ImproperlyConfigured, match="needs a Redis URL"):
+        in_a_loop(get_history)
+    settings.ZMQFEED = {"HISTORY_BACKEND": "zmqfeed.history.MemoryHistory"}
+    assert not [e for e in check_settings() if e.id in {"zmqfeed.E006", "zmqfeed.E007"}]
+
+
+def test_history_does_not_ask_embedded() -> None:
+    """The choice is the settings', so history imports neither embedded nor what it imports."""
+    import ast
+    from pathlib import Path
+
+    import zmqfeed.history
+
+    tree = ast.parse(Path(zmqfeed.history.__file__).read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported |= {f"{'.' * node.level}{node.module or ''}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+    assert not [name for name in imported if "embedded" in name or "subscriber" in name]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
-from . import conf
+from . import conf, history
 
 
 @register()
@@ -72,4 +73,34 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         errors.append(Error("ZMQFEED['EAGER_WRITES'] must be True or False.", id="zmqfeed.E003"))
     if values["EMBEDDED"] not in (None, True, False):
         errors.append(Error("ZMQFEED['EMBEDDED'] must be None, True or False.", id="zmqfeed.E005"))
+    errors += _check_history()
     return errors
+
+
+def _check_history() -> list[CheckMessage]:
+    """E006: HISTORY_BACKEND names no history class; E007: the chosen one gets no Redis URL."""
+    try:
+        cls = history.backend_class(history.backend_path())
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                f"ZMQFEED['HISTORY_BACKEND'] {exc}.",
+                hint=f"Use None (memory with an in-memory channel layer, else Redis), "
+                f'"{history.MEMORY}", "{history.REDIS}", or the dotted path of a class '
+                "of your own with latest, append and replay (README: Settings).",
+                id="zmqfeed.E006",
+            )
+        ]
+    try:
+        history.backend_arguments(cls)
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                f"The history store {exc}.",
+                hint='Set ZMQFEED["REDIS_URL"], e.g. "redis://127.0.0.1:6379/0", or give '
+                'CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] as Redis URLs; or set '
+                f'ZMQFEED["HISTORY_BACKEND"] = "{history.MEMORY}" for a single process.',
+                id="zmqfeed.E007",
+            )
+        ]
+    return []

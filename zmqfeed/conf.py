@@ -25,7 +25,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FRAME_SIZE": 1024 * 1024,
     # Messages of history kept per topic for `subscribe` with `since`.
     "HISTORY_SIZE": 1000,
-    # Redis URL of the sequence/history store in scaled mode; None: the REDIS_URL environment.
+    # Where the per-topic seqs and history live: a dotted path to a class, built with
+    # size=HISTORY_SIZE, plus url= (REDIS_URL below) when its constructor takes a `url`.
+    # None: "zmqfeed.history.MemoryHistory" when CHANNEL_LAYERS['default'] is an in-memory
+    # layer (one process), else "zmqfeed.history.RedisHistory" (shared by every process).
+    "HISTORY_BACKEND": None,
+    # Redis URL of a history that takes one; None: the default channel layer's first host.
     "REDIS_URL": None,
     # Per WebSocket connection limits.
     "MAX_SUBSCRIPTIONS": 100,

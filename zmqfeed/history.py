@@ -1,15 +1,24 @@
 """Per-topic sequence numbers and recent messages, for `subscribed` replies and replay.
 
-Embedded mode keeps them in the process (the subscriber and the consumers share it);
-scaled mode keeps them in Redis, where every server process can read what the one
-subscriber process wrote, and where a restarted subscriber continues the numbering.
+With an in-memory channel layer they stay in the process (the subscriber and the consumers
+share them); with channels_redis they live in Redis, where every server process can read
+what the one subscriber process wrote, and where a restarted subscriber continues the
+numbering. ZMQFEED["HISTORY_BACKEND"] chooses otherwise (:func:`get_history`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections import deque
 from typing import Protocol
 
+from channels.layers import InMemoryChannelLayer
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from . import conf
 from .core.session import Replay
 
 
@@ -101,38 +110,126 @@ class RedisHistory:
         await self._redis.aclose()
 
 
-_histories: dict[object, History] = {}
+MEMORY = "zmqfeed.history.MemoryHistory"
+REDIS = "zmqfeed.history.RedisHistory"
+_histories: dict[tuple[object, ...], History] = {}
+
+
+def backend_path() -> str:
+    """ZMQFEED['HISTORY_BACKEND'], or for None the store that suits the default layer.
+
+    An in-memory layer means one process, so the history lives there too; any other layer
+    (channels_redis) means several processes, which must share seqs and history in Redis.
+    """
+    setting = conf.get()["HISTORY_BACKEND"]
+    if setting is not None:
+        return setting
+    return MEMORY if layer_is_in_memory() else REDIS
+
+
+def layer_is_in_memory() -> bool:
+    """Whether CHANNEL_LAYERS['default'] is Channels' InMemoryChannelLayer or a subclass.
+
+    Read from the setting, like Channels' own BACKEND, so nothing is built to find out.
+    """
+    layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get("default") or {}
+    backend = layer.get("BACKEND")
+    if not backend:
+        return True  # no layer to scale over (and checks report the missing layer: E004)
+    try:
+        cls = import_string(backend) if isinstance(backend, str) else backend
+    except ImportError:
+        return False  # Channels reports it when it builds the layer
+    return isinstance(cls, type) and issubclass(cls, InMemoryChannelLayer)
+
+
+def backend_class(path: str) -> type:
+    """The history class a dotted path names; ImproperlyConfigured saying what is wrong."""
+    if not isinstance(path, str):
+        raise ImproperlyConfigured(f"must be a dotted path (a string), not {path!r}")
+    try:
+        cls = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"{path!r} does not import: {exc}") from None
+    if not isinstance(cls, type):
+        raise ImproperlyConfigured(f"{path!r} is not a class but {type(cls).__name__} {cls!r}")
+    missing = [
+        name for name in ("latest", "append", "replay") if not callable(getattr(cls, name, None))
+    ]
+    if missing:
+        raise ImproperlyConfigured(
+            f"{path!r} is not a history: it has no {', '.join(missing)} "
+            "(see zmqfeed.history.History)"
+        )
+    return cls
+
+
+def backend_arguments(cls: type) -> dict[str, object]:
+    """What a history class is built with: ``size=``, and ``url=`` when it takes one."""
+    arguments: dict[str, object] = {"size": conf.get()["HISTORY_SIZE"]}
+    if "url" in inspect.signature(cls).parameters:
+        url = redis_url()
+        if not url:
+            raise ImproperlyConfigured(
+                f"{cls.__module__}.{cls.__qualname__} needs a Redis URL, and neither "
+                "ZMQFEED['REDIS_URL'] nor CHANNEL_LAYERS['default']['CONFIG']['hosts'] gives one"
+            )
+        arguments["url"] = url
+    return arguments
+
+
+_chosen: tuple[dict, type, dict[str, object]] | None = None
+
+
+def _backend() -> tuple[type, dict[str, object]]:
+    """The class and its arguments, chosen again only when the settings change.
+
+    conf.get() returns a new dict after every change to ZMQFEED or CHANNEL_LAYERS, so the
+    dict it was chosen from tells whether the choice still holds (get_history runs per
+    subscribe; choosing costs an import lookup and a signature).
+    """
+    global _chosen
+    values = conf.get()
+    if _chosen is None or _chosen[0] is not values:
+        cls = backend_class(backend_path())
+        _chosen = (values, cls, backend_arguments(cls))
+    return _chosen[1], _chosen[2]
 
 
 def get_history() -> History:
-    """This process's history: in memory when embedded, else in Redis (a client per loop)."""
-    import asyncio
+    """This process's history, of the class ZMQFEED['HISTORY_BACKEND'] names (README).
 
-    from . import conf, embedded
-
-    url = None if embedded.layer_is_local() else redis_url()
-    owner = asyncio.get_running_loop() if url else None
-    history = _histories.get(owner)
+    Built with ``size=ZMQFEED['HISTORY_SIZE']`` and, if its constructor has a ``url``
+    parameter, ``url=`` :func:`redis_url`. MemoryHistory (and subclasses) is one per process,
+    shared by the subscriber and the consumers; any other class is one per event loop,
+    because a network client such as redis.asyncio's belongs to the loop it was made on.
+    """
+    cls, arguments = _backend()
+    owner = None if issubclass(cls, MemoryHistory) else asyncio.get_running_loop()
+    key = (cls, tuple(sorted(arguments.items())), owner)
+    history = _histories.get(key)
     if history is None:
-        size = conf.get()["HISTORY_SIZE"]
-        history = RedisHistory(url, size) if url else MemoryHistory(size)
-        _histories[owner] = history
+        history = _histories[key] = cls(**arguments)
     return history
 
 
 def redis_url() -> str | None:
-    """ZMQFEED['REDIS_URL'], else the first host of a channels_redis layer given as a URL."""
-    from django.conf import settings
+    """ZMQFEED['REDIS_URL'], else the first host of a channels_redis layer.
 
-    from . import conf
-
+    A host may be given as a URL, as ``{"address": URL}`` or as a ``(host, port)`` pair.
+    """
     url = conf.get()["REDIS_URL"]
     if url:
         return url
     layer = (getattr(settings, "CHANNEL_LAYERS", {}) or {}).get("default", {})
     hosts = (layer.get("CONFIG") or {}).get("hosts") or []
-    if hosts and isinstance(hosts[0], str):
-        return hosts[0]
-    if hosts and isinstance(hosts[0], dict) and "address" in hosts[0]:
-        return hosts[0]["address"]
+    if not hosts:
+        return None
+    host = hosts[0]
+    if isinstance(host, str):
+        return host
+    if isinstance(host, dict) and isinstance(host.get("address"), str):
+        return host["address"]
+    if isinstance(host, (tuple, list)) and len(host) == 2:
+        return f"redis://{host[0]}:{host[1]}"
     return None
