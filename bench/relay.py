@@ -1,10 +1,10 @@
 """The ceiling baseline: ZeroMQ SUB straight into a ``websockets`` server, no Django.
 
-It frames messages on the wire exactly as zmqfeed does, with zmqfeed's own pure parts
-(Decoder, Matcher, message_head/message_tail/batch_frame) and the same loop: await one
-message, drain the socket without blocking up to MAX_BATCH, then one frame per topic per
-batch, written to every client of the topic. So the ratio zmqfeed/relay measures the cost of
-Django, Channels and daphne and nothing else.
+It frames messages on the wire exactly as zmqfeed does, with zmqfeed's own router
+(:class:`zmqfeed.core.router.Router`: decode, match, number, one frame per topic per batch)
+and the same loop: wait until readable, drain the socket without blocking up to MAX_BATCH,
+route, then write each topic's frames to every client of the topic. So the ratio
+zmqfeed/relay measures the cost of Django, Channels and daphne and nothing else.
 
 Run: ``python -m bench.relay --endpoint tcp://127.0.0.1:5556 --port 8001 --topics 100``;
 prints ``{"port": ...}`` when it listens; JSON-line commands ``stats`` and ``quit``.
@@ -23,27 +23,27 @@ import zmq
 import zmq.asyncio
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-from zmqfeed.core.framing import Decoder, Dropped, decode_topic
-from zmqfeed.core.matching import Matcher
-from zmqfeed.core.protocol import batch_frame, message_head, message_tail
+from zmqfeed.core.catalog import FeedConfig, TopicConfig
+from zmqfeed.core.router import Router
 from zmqfeed.subscriber import WAKE_INTERVAL_MS
 
 from .procs import reply
 from .publisher import topic_names
 
 MAX_BATCH = 1000  # zmqfeed's ZMQFEED["MAX_BATCH"] default
-MAX_MESSAGE = 1024 * 1024  # zmqfeed's default Feed.max_message_size
+MAX_FRAME = 1024 * 1024  # zmqfeed's ZMQFEED["MAX_FRAME_SIZE"] default
 RCVHWM = 100_000  # zmqfeed's ZMQFEED["RCVHWM"] default
 
 
 class Relay:
     def __init__(self, feed: str, topics: list[str]) -> None:
         self.feed = feed
-        self.matcher = Matcher((t.encode(), t) for t in topics)
-        self.heads = {t: message_head(feed, t) for t in topics}
-        self.seq = dict.fromkeys(topics, 0)
+        config = FeedConfig(
+            feed, feed, ("tcp://127.0.0.1:1",), topics=tuple(TopicConfig(t, t, t) for t in topics)
+        )
+        self.router = Router(config, MAX_FRAME)
+        self.router.configure(config, {})
         self.clients: dict[str, set[ServerConnection]] = {t: set() for t in topics}
-        self.zmq_topics: dict[bytes, bytes] = {}
         self.received = 0
         self.dropped = 0
 
@@ -62,17 +62,9 @@ class Relay:
         finally:
             clients.discard(ws)
 
-    def zmq_topic_json(self, topic: bytes) -> bytes:
-        cached = self.zmq_topics.get(topic)
-        if cached is None:
-            cached = self.zmq_topics[topic] = orjson.dumps(decode_topic(topic))
-        return cached
-
     async def pump(self, sock: zmq.asyncio.Socket) -> None:
         drain = zmq.Socket.shadow(sock.underlying)
-        decode = Decoder("multipart", "json", MAX_MESSAGE)
-        match = self.matcher.match
-        heads, seqs, clients = self.heads, self.seq, self.clients
+        route, clients = self.router.route, self.clients
         while True:
             if not await sock.poll(WAKE_INTERVAL_MS):  # as zmqfeed's subscriber waits
                 continue
@@ -84,25 +76,13 @@ class Relay:
                 if not batch:
                     continue
             self.received += len(batch)
-            ts = orjson.dumps(time.time())
-            envelopes: dict[str, list[bytes]] = {}
-            for frames in batch:
-                try:
-                    topic, data = decode(frames)
-                except Dropped:
-                    self.dropped += 1
-                    continue
-                targets = match(topic)
-                if not targets:
-                    continue
-                tail = message_tail(self.zmq_topic_json(topic), ts, data)
-                for slug in targets:
-                    seq = seqs[slug] = seqs[slug] + 1
-                    envelopes.setdefault(slug, []).append(heads[slug] + b"%d" % seq + tail)
-            for slug, items in envelopes.items():
-                conns = clients[slug]
+            routed = route(batch, time.time())
+            self.dropped += sum(routed.dropped.values())
+            for topic in routed.topics:
+                conns = clients[topic.route.topic]
                 if conns:
-                    broadcast(conns, batch_frame(items), text=True)
+                    for frame in topic.frames:
+                        broadcast(conns, frame.text, text=True)
             # A recv that finds a message ready does not yield: let the writes go out.
             await asyncio.sleep(0)
 

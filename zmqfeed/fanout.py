@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from typing import Protocol, cast
 
 from channels.layers import get_channel_layer
 
 from . import conf
-from .core.protocol import BATCH_HEAD, BATCH_OVERHEAD
+from .core.protocol import Frame, FrameEvent, coalesce
+from .core.rates import LogThrottle
 
 log = logging.getLogger("zmqfeed.fanout")
 
@@ -25,7 +26,7 @@ REJOIN_INTERVAL = 600.0
 
 
 class Member(Protocol):
-    async def deliver(self, event: dict) -> None: ...
+    async def deliver(self, frame: Frame) -> None: ...
 
 
 class Fanout:
@@ -35,9 +36,10 @@ class Fanout:
         self.members: dict[str, set[Member]] = {}
         self._task: asyncio.Task | None = None
         self._ready: asyncio.Lock = asyncio.Lock()
-        self._pending: list[dict] = []
+        self._pending: list[tuple[str, Frame]] = []
         self._wakeup = asyncio.Event()
         self.max_frame = conf.get()["MAX_FRAME_SIZE"]
+        self._throttle = LogThrottle(conf.get()["LOG_INTERVAL"])
 
     async def _start(self) -> None:
         async with self._ready:
@@ -90,7 +92,14 @@ class Fanout:
                 # keeps them there): join them again before reading on.
                 rejoin = 0.0
                 continue
-            self._pending.append(event)
+            try:
+                self._pending.append((event["group"], Frame.from_event(cast(FrameEvent, event))))
+            except (KeyError, TypeError, ValueError) as exc:
+                # Something else sent to a zmqfeed group: a Frame's shape is protocol's.
+                count = self._throttle.ready("foreign")
+                if count is not None:
+                    log.warning("ignored %d message(s) that are not zmqfeed frames: %r", count, exc)
+                continue
             self._wakeup.set()
 
     async def _deliver(self) -> None:
@@ -99,70 +108,14 @@ class Fanout:
             self._wakeup.clear()
             while self._pending:
                 events, self._pending = self._pending, []
-                for event in coalesce(events, self.max_frame):
-                    members = self.members.get(event.get("group", ""))
-                    for member in list(members or ()):
+                for group, frame in coalesce(events, self.max_frame):
+                    for member in list(self.members.get(group) or ()):
                         try:
-                            await member.deliver(event)
+                            await member.deliver(frame)
                         except Exception:
                             log.exception("delivery to a consumer failed")
                 # Let the receiver take in what arrived meanwhile: merged next time round.
                 await asyncio.sleep(0)
-
-
-_BATCH_HEAD = BATCH_HEAD.decode()
-
-
-def _inner_size(event: dict) -> int:
-    """Bytes of the event's envelopes joined by commas, as they are inside a batch."""
-    size = event["size"]
-    return size - BATCH_OVERHEAD if event["text"].startswith(_BATCH_HEAD) else size
-
-
-def _envelopes(text: str) -> str:
-    return text[len(_BATCH_HEAD) : -2] if text.startswith(_BATCH_HEAD) else text
-
-
-def coalesce(events: list[dict], limit: int) -> list[dict]:
-    """Merge the frames of each group whose seqs follow on into one frame of at most ``limit``.
-
-    Frames queue up here when a server process is busier than the subscriber (which, in
-    its own process, cannot feel that): merging them is the process's adaptive batching,
-    one frame per client instead of one per queued frame. Each group keeps its order and
-    its gaps; frames of different groups may change places, as they may on the wire. Only
-    frames that say their ``size`` in bytes are merged, and never past ``limit`` bytes.
-    """
-    if len(events) < 2:
-        return events
-    runs: dict[object, list[tuple[list[dict], int]]] = {}
-    for event in events:
-        group_runs = runs.setdefault(event.get("group"), [])
-        mergeable = isinstance(event.get("first"), int) and isinstance(event.get("size"), int)
-        inner = _inner_size(event) if mergeable else 0
-        if group_runs:
-            run, size = group_runs[-1]
-            last = run[-1]
-            if (
-                mergeable
-                and event.get("type") == last.get("type")
-                and event["first"] == last.get("last", 0) + 1
-                and size + 1 + inner + BATCH_OVERHEAD <= limit
-            ):
-                run.append(event)
-                group_runs[-1] = (run, size + 1 + inner)
-                continue
-        group_runs.append(([event], inner if mergeable else limit))
-    out = []
-    for group_runs in runs.values():
-        for run, size in group_runs:
-            if len(run) == 1:
-                out.append(run[0])
-            else:
-                text = _BATCH_HEAD + ",".join(_envelopes(e["text"]) for e in run) + "]}"
-                out.append(
-                    {**run[0], "text": text, "size": size + BATCH_OVERHEAD, "last": run[-1]["last"]}
-                )
-    return out
 
 
 _fanouts: dict[asyncio.AbstractEventLoop, Fanout] = {}

@@ -1,8 +1,9 @@
 """The subscriber: ZeroMQ SUB sockets in, one frame per topic and batch out to Channels groups.
 
-A thin I/O shell: framing, matching and encoding are the pure modules'. Each feed has its
-own task and socket; each time it is readable the socket is drained without waiting, so
-the batch grows with the load and is flushed the moment the socket is empty.
+A thin I/O shell around :class:`zmqfeed.core.router.Router`, which decodes, matches, numbers
+and frames. Each feed has its own task and socket; each time it is readable the socket is
+drained without waiting, so the batch grows with the load and is flushed the moment the
+socket is empty.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
-import orjson
 import zmq
 import zmq.asyncio
 
 from . import conf, metrics
-from .core.catalog import Catalog, FeedConfig, TopicConfig, group_name
-from .core.framing import Decoder, Dropped, decode_topic
-from .core.matching import Matcher
-from .core.protocol import batch_frame, batch_runs, message_head, message_tail
+from .core.catalog import Catalog, FeedConfig
 from .core.rates import LogThrottle
+from .core.router import Routed, Router
 from .endpoints import MULTICAST, MULTICAST_REMEDY, parse_endpoint, transport_available
 from .history import History
 from .preflight import start_problem
@@ -30,31 +29,7 @@ from .watch import CatalogWatcher
 
 log = logging.getLogger("zmqfeed.subscriber")
 
-ROUTE_CACHE_LIMIT = 50_000
-SEQ_DIGITS = 20  # room for any seq in an envelope
 WAKE_INTERVAL_MS = 100
-MESSAGE_TYPE = "zmqfeed.frame"
-
-
-class Route:
-    """One configured topic as the hot path sees it; keeps its seq across reconfiguration."""
-
-    __slots__ = ("feed", "topic", "key", "group", "head", "seq", "routed")
-
-    def __init__(self, feed: str, topic: TopicConfig, seq: int) -> None:
-        self.feed, self.topic = feed, topic.slug
-        self.key = f"{feed}/{topic.slug}"
-        self.group = group_name(feed, topic.slug)
-        self.head = message_head(feed, topic.slug)
-        self.seq = seq
-        self.routed = metrics.ROUTED.labels(feed, topic.slug)
-
-
-def subscriptions(feed: FeedConfig) -> set[bytes]:
-    """The SUB socket filters: the topic prefixes (everything for raw framing)."""
-    if feed.framing == "raw" or any(t.prefix == "" for t in feed.topics):
-        return {b""} if feed.topics else set()
-    return {t.prefix_bytes for t in feed.topics}
 
 
 class FeedReader:
@@ -74,17 +49,13 @@ class FeedReader:
         self.ctx = ctx
         self.throttle = throttle
         self.max_batch = conf.get()["MAX_BATCH"]
-        self.max_frame = conf.get()["MAX_FRAME_SIZE"]
-        self.max_tail = self.max_frame
-        self.routes: dict[str, Route] = {}
-        self.matcher = Matcher(())
-        self.cache: dict[bytes, tuple[bytes, tuple[Route, ...]]] = {}
-        self.decoder = Decoder(feed.framing, feed.payload, feed.max_message_size)
+        self.router = Router(feed, conf.get()["MAX_FRAME_SIZE"])
         self.sock: zmq.asyncio.Socket | None = None
         self.filters: set[bytes] = set()
         self.task: asyncio.Task | None = None
         self.received = metrics.RECEIVED.labels(feed.slug)
         self.batches = metrics.BATCHES.labels(feed.slug)
+        self.routed: dict[str, Any] = {}  # topic key → its ROUTED counter
 
     # Configuration
 
@@ -93,34 +64,25 @@ class FeedReader:
 
         If the history cannot be read (Redis away), nothing changes and this raises.
         """
-        routes = {}
-        for topic in feed.topics:
-            key = f"{feed.slug}/{topic.slug}"
-            old = self.routes.get(key)
-            if old is not None:
-                seq = old.seq
-            else:  # a Redis that came back empty must not restart the numbering
-                seq = max(await self.history.latest(key), self.known_seqs.get(key, 0))
-            routes[key] = Route(feed.slug, topic, seq)
+        seqs = {}
+        for key in self.router.unnumbered(feed):
+            # A Redis that came back empty must not restart the numbering.
+            seqs[key] = max(await self.history.latest(key), self.known_seqs.get(key, 0))
+        self.router.configure(feed, seqs)
         self.feed = feed
-        self.decoder = Decoder(feed.framing, feed.payload, feed.max_message_size)
-        self.routes = routes
-        # A message's tail longer than this makes an envelope no frame can carry.
-        self.max_tail = self.max_frame - max((len(r.head) for r in routes.values()), default=0)
-        self.max_tail -= SEQ_DIGITS
-        self.matcher = Matcher(
-            (t.prefix_bytes, routes[f"{feed.slug}/{t.slug}"]) for t in feed.topics
-        )
-        self.cache = {}
+        self.routed = {
+            key: metrics.ROUTED.labels(route.feed, route.topic)
+            for key, route in self.router.routes.items()
+        }
         if self.sock is not None:
-            self._apply_filters()
+            self._apply_filters(self.sock)
 
-    def _apply_filters(self) -> None:
-        wanted = subscriptions(self.feed)
+    def _apply_filters(self, sock: zmq.Socket) -> None:
+        wanted = self.router.filters
         for prefix in self.filters - wanted:
-            self.sock.unsubscribe(prefix)
+            sock.unsubscribe(prefix)
         for prefix in wanted - self.filters:
-            self.sock.subscribe(prefix)
+            sock.subscribe(prefix)
         self.filters = wanted
 
     def open(self) -> int:
@@ -154,19 +116,10 @@ class FeedReader:
             except zmq.ZMQError as exc:
                 verb = "bind" if self.feed.bind else "connect"
                 log.error("feed %s: cannot %s %s: %s", self.feed.slug, verb, endpoint, exc)
-        self._apply_filters()
+        self._apply_filters(sock)
         return attached
 
     # The hot path
-
-    def _lookup(self, ztopic: bytes) -> tuple[bytes, tuple[Route, ...]]:
-        found = self.cache.get(ztopic)
-        if found is None:
-            found = (orjson.dumps(decode_topic(ztopic)), self.matcher.match(ztopic))
-            if len(self.cache) >= ROUTE_CACHE_LIMIT:
-                self.cache.clear()
-            self.cache[ztopic] = found
-        return found
 
     async def run(self) -> None:
         attached = self.open()
@@ -181,7 +134,8 @@ class FeedReader:
             self.feed.payload,
         )
         sock = self.sock
-        drain = zmq.Socket.shadow(sock.underlying)
+        assert sock is not None
+        drain: zmq.Socket = zmq.Socket.shadow(sock.underlying)
         # Frame.more is cheaper than recv_multipart's RCVMORE getsockopt per frame.
         recv, noblock, max_batch = drain.recv, int(zmq.NOBLOCK), self.max_batch
         try:
@@ -190,7 +144,7 @@ class FeedReader:
                 # misses costs at most WAKE_INTERVAL, not a queue that overflows RCVHWM.
                 if not await sock.poll(WAKE_INTERVAL_MS):
                     continue
-                batch = []
+                batch: list[list[bytes]] = []
                 append = batch.append
                 try:
                     while len(batch) < max_batch:
@@ -213,82 +167,36 @@ class FeedReader:
             self.sock = None
 
     async def deliver(self, batch: list[list[bytes]]) -> None:
-        ts = b"%.3f" % time.time()
-        decode, lookup, max_tail = self.decoder, self._lookup, self.max_tail
-        out: dict[Route, list[bytes]] = {}
-        dropped: dict[str, int] = {}
-        last_error = ""
-        for frames in batch:
-            try:
-                ztopic, fragment = decode(frames)
-            except Dropped as exc:
-                dropped[exc.kind] = dropped.get(exc.kind, 0) + 1
-                last_error = str(exc)
-                continue
-            ztopic_json, routes = lookup(ztopic)
-            if not routes:
-                continue
-            tail = message_tail(ztopic_json, ts, fragment)
-            if len(tail) > max_tail:
-                dropped["too_large"] = dropped.get("too_large", 0) + 1
-                last_error = f"its envelope is over MAX_FRAME_SIZE ({self.max_frame} bytes)"
-                continue
-            for route in routes:
-                route.seq += 1
-                envelopes = out.get(route)
-                if envelopes is None:
-                    envelopes = out[route] = []
-                envelopes.append(route.head + b"%d" % route.seq + tail)
+        routed = self.router.route(batch, time.time())
         self.received.inc(len(batch))
-        if dropped:
-            self._count_drops(dropped, last_error)
-        if out:
-            await self._send(out)
+        if routed.dropped:
+            self._count_drops(routed.dropped, routed.example)
+        if routed.topics:
+            await self._send(routed)
 
-    async def _send(self, out: dict[Route, list[bytes]]) -> None:
+    async def _send(self, routed: Routed) -> None:
         # History first, then the groups: a client that subscribes meanwhile either finds a
         # message in the history or receives it from the group, never neither.
-        await self.history.append({r.key: (r.seq - len(envs) + 1, envs) for r, envs in out.items()})
+        await self.history.append(routed.history())
         sends = []
-        frames = 0
-        for route, envelopes in out.items():
-            route.routed.inc(len(envelopes))
-            events = self._events(route, envelopes)
-            frames += len(events)
-            if len(events) == 1:
-                sends.append(self.layer.group_send(route.group, events[0]))
+        count = 0
+        for topic in routed.topics:
+            group = topic.route.group
+            self.routed[topic.route.key].inc(len(topic.envelopes))
+            count += len(topic.frames)
+            if len(topic.frames) == 1:
+                sends.append(self.layer.group_send(group, topic.frames[0].event(group)))
             else:
-                sends.append(self._send_in_order(route.group, events))
-        self.batches.inc(frames)
+                sends.append(self._send_in_order(group, topic.frames))
+        self.batches.inc(count)
         if len(sends) == 1:
             await sends[0]
         else:
             await asyncio.gather(*sends)
 
-    def _events(self, route: Route, envelopes: list[bytes]) -> list[dict]:
-        """The group messages of one topic's envelopes: one, unless over MAX_FRAME_SIZE."""
-        events = []
-        first = route.seq - len(envelopes) + 1
-        for run in batch_runs(envelopes, self.max_frame):
-            frame = batch_frame(run)
-            events.append(
-                {
-                    "type": MESSAGE_TYPE,
-                    "group": route.group,
-                    "text": frame.decode(),
-                    "size": len(frame),
-                    "feed": route.feed,
-                    "topic": route.topic,
-                    "first": first,
-                    "last": first + len(run) - 1,
-                }
-            )
-            first += len(run)
-        return events
-
-    async def _send_in_order(self, group: str, events: list[dict]) -> None:
-        for event in events:
-            await self.layer.group_send(group, event)
+    async def _send_in_order(self, group: str, frames: list) -> None:
+        for frame in frames:
+            await self.layer.group_send(group, frame.event(group))
 
     def _count_drops(self, dropped: dict[str, int], example: str) -> None:
         for kind, count in dropped.items():
@@ -355,7 +263,7 @@ class Subscriber:
             log.info("feed %s: topics updated", slug)
 
     def _remember(self, reader: FeedReader) -> None:
-        self.known_seqs.update({key: route.seq for key, route in reader.routes.items()})
+        self.known_seqs.update(reader.router.seqs)
 
     async def _guard(self, reader: FeedReader) -> None:
         try:
@@ -396,7 +304,7 @@ class Subscriber:
                     await asyncio.wait_for(self._changed.wait(), interval)
                 self._changed.clear()
                 # A reader that failed comes back here, as does a changed catalog.
-                await self.apply(self.watcher.catalog)
+                await self.apply(self.watcher.catalog or catalog)
         finally:
             self.watcher.unlisten(self._on_change)
             for slug in list(self.readers):

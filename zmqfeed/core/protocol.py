@@ -3,12 +3,19 @@
 Message envelopes are assembled from bytes pieces: the per-topic head is built once, the
 per-message tail once per message, so one message costs one concatenation per topic and
 the frame that reaches the clients is encoded once per topic and batch, never per client.
+
+A :class:`Frame` is that encoded frame with what the rest of the path needs to know about
+it (its topic, its seqs, where each message starts), from the router to the socket: it
+crosses the channel layer as a :class:`FrameEvent` and is merged and trimmed here, by
+offset, never by parsing or slicing text elsewhere.
 """
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -158,3 +165,150 @@ def batch_runs(envelopes: list[bytes], limit: int) -> list[list[bytes]]:
         size += len(envelope) + 1
     runs.append(run)
     return runs
+
+
+# Frames of messages, as they travel from the router to the sockets.
+
+FRAME_EVENT = "zmqfeed.frame"  # the channel-layer message type of a Frame
+
+
+class FrameEvent(TypedDict):
+    """A Frame as a channel-layer message: plain values that msgpack and Redis carry."""
+
+    type: str  # FRAME_EVENT
+    group: str
+    feed: str
+    topic: str
+    first: int
+    data: bytes  # the WebSocket frame, UTF-8 JSON
+    starts: bytes  # offsets of the envelopes in data, as native uint32 (array "I")
+
+
+class Frame:
+    """Messages ``first`` … ``last`` of one topic, encoded once as one WebSocket text frame.
+
+    One envelope is sent as itself; several as a ``batch``. ``starts`` holds the offset of
+    each envelope in ``data``, so frames are merged and trimmed by slicing, and a message's
+    bytes are never parsed or re-encoded after the router made them.
+    """
+
+    __slots__ = ("_text", "data", "feed", "first", "last", "starts", "topic")
+
+    def __init__(self, feed: str, topic: str, first: int, data: bytes, starts: Sequence[int]):
+        self.feed, self.topic, self.first = feed, topic, first
+        self.data = data
+        self.starts = starts
+        self.last = first + len(starts) - 1
+        self._text: str | None = None
+
+    @classmethod
+    def of(cls, feed: str, topic: str, first: int, envelopes: Sequence[bytes]) -> Frame:
+        """The frame of envelopes ``first``, ``first + 1``, … (at least one)."""
+        if len(envelopes) == 1:
+            return cls(feed, topic, first, envelopes[0], (0,))
+        starts = []
+        offset = len(BATCH_HEAD)
+        for envelope in envelopes:
+            starts.append(offset)
+            offset += len(envelope) + 1
+        return cls(feed, topic, first, batch_frame(list(envelopes)), starts)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def text(self) -> str:
+        """The frame as ASGI's ``websocket.send`` wants it: decoded once, shared by clients."""
+        if self._text is None:
+            self._text = self.data.decode()
+        return self._text
+
+    def envelopes(self) -> list[bytes]:
+        if len(self.starts) == 1:
+            return [self.data]
+        ends = [start - 1 for start in self.starts[1:]]
+        ends.append(len(self.data) - 2)
+        return [self.data[a:b] for a, b in zip(self.starts, ends, strict=True)]
+
+    def _inner(self) -> bytes:
+        """The envelopes joined by commas, as they sit inside a batch."""
+        if len(self.starts) == 1:
+            return self.data
+        return self.data[len(BATCH_HEAD) : -2]
+
+    def after(self, seq: int) -> Frame | None:
+        """The part of this frame with the messages after ``seq`` (None: nothing is left)."""
+        if seq < self.first:
+            return self
+        if seq >= self.last:
+            return None
+        return Frame.of(self.feed, self.topic, seq + 1, self.envelopes()[seq + 1 - self.first :])
+
+    def event(self, group: str) -> FrameEvent:
+        return {
+            "type": FRAME_EVENT,
+            "group": group,
+            "feed": self.feed,
+            "topic": self.topic,
+            "first": self.first,
+            "data": self.data,
+            "starts": array("I", self.starts).tobytes(),
+        }
+
+    @classmethod
+    def from_event(cls, event: FrameEvent) -> Frame:
+        starts = array("I")
+        starts.frombytes(event["starts"])
+        return cls(event["feed"], event["topic"], event["first"], event["data"], starts)
+
+    def __repr__(self) -> str:
+        return f"<Frame {self.feed}/{self.topic} {self.first}..{self.last}, {self.size} bytes>"
+
+
+def frames(feed: str, topic: str, first: int, envelopes: list[bytes], limit: int) -> list[Frame]:
+    """One topic's envelopes (seqs ``first`` on) as frames of at most ``limit`` bytes each."""
+    out = []
+    for run in batch_runs(envelopes, limit):
+        out.append(Frame.of(feed, topic, first, run))
+        first += len(run)
+    return out
+
+
+def merge(run: Sequence[Frame]) -> Frame:
+    """Frames of one topic whose seqs follow on, as one frame."""
+    if len(run) == 1:
+        return run[0]
+    starts: list[int] = []
+    parts: list[bytes] = []
+    offset = len(BATCH_HEAD)
+    for frame in run:
+        inner = frame._inner()
+        shift = offset - (len(BATCH_HEAD) if len(frame.starts) > 1 else 0)
+        starts.extend(start + shift for start in frame.starts)
+        parts.append(inner)
+        offset += len(inner) + 1
+    data = BATCH_HEAD + b",".join(parts) + b"]}"
+    return Frame(run[0].feed, run[0].topic, run[0].first, data, starts)
+
+
+def coalesce(pending: Iterable[tuple[str, Frame]], limit: int) -> list[tuple[str, Frame]]:
+    """Merge the frames of each group whose seqs follow on into frames of at most ``limit``.
+
+    Frames queue up in a server process that is busier than the subscriber (which, in its
+    own process, cannot feel that): merging them is the process's adaptive batching, one
+    frame per client instead of one per queued frame. Each group keeps its order and its
+    gaps; frames of different groups may change places, as they may on the wire.
+    """
+    runs: dict[str, list[tuple[list[Frame], int]]] = {}
+    for group, frame in pending:
+        group_runs = runs.setdefault(group, [])
+        inner = frame.size - (BATCH_OVERHEAD if len(frame.starts) > 1 else 0)
+        if group_runs:
+            run, size = group_runs[-1]
+            if frame.first == run[-1].last + 1 and size + 1 + inner + BATCH_OVERHEAD <= limit:
+                run.append(frame)
+                group_runs[-1] = (run, size + 1 + inner)
+                continue
+        group_runs.append(([frame], inner))
+    return [(group, merge(run)) for group, group_runs in runs.items() for run, _ in group_runs]

@@ -1,8 +1,32 @@
-"""One client connection as a state machine: requests and frames in, actions out (sans I/O)."""
+"""One client connection as a state machine: requests and frames in, actions out (sans I/O).
+
+In the manner of the websockets library's ``Protocol``: the consumer hands the session what
+happened (a client frame, a frame of a topic, a new catalog, the end of a join) and then
+carries out what :meth:`ClientSession.actions_to_do` says (send this text, join that group,
+fetch a replay, close). Every rule of docs/protocol.md that concerns one connection lives
+here: limits, access, `subscribed` before the replay and the replay before live frames,
+each seq given once or reported in a `gap`, and access that follows catalog changes.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import protocol
+from .access import Reader, can_read
+from .catalog import Catalog, group_name
+from .protocol import Frame, ProtocolError, Request
+from .rates import TokenBucket
+
+CLOSE_NOT_FOUND = 4404
+CLOSE_FORBIDDEN = 4403
+# Daphne may only close with 1000 or 3000-4999: 4009 and 4008 stand for 1009 and 1008.
+CLOSE_TOO_LARGE = 4009
+CLOSE_FLOOD = 4008
 
 
 @dataclass(frozen=True)
@@ -12,3 +36,314 @@ class Replay:
     latest: int  # the topic's latest seq
     envelopes: list[bytes]  # messages after `since`, oldest first
     first: int  # seq of envelopes[0] (latest + 1 when there are none)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-connection limits (the ZMQFEED settings of the same names)."""
+
+    max_client_frame: int = 64 * 1024
+    max_subscriptions: int = 100
+    max_backlog: int = 4 * 1024 * 1024
+    max_frame: int = 1024 * 1024
+    rate: float = 50.0
+    burst: int = 200
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> Limits:
+        return cls(
+            max_client_frame=settings["MAX_CLIENT_FRAME"],
+            max_subscriptions=settings["MAX_SUBSCRIPTIONS"],
+            max_backlog=settings["MAX_CLIENT_BACKLOG"],
+            max_frame=settings["MAX_FRAME_SIZE"],
+            rate=settings["CLIENT_RATE"],
+            burst=settings["CLIENT_BURST"],
+        )
+
+
+# Actions: what the shell is to do, in order.
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``text`` to the client; ``error`` / ``gap`` name what it reports, for counting."""
+
+    text: str
+    error: str | None = None
+    gap: str | None = None
+
+
+@dataclass(frozen=True)
+class Join:
+    """Join the topic's group, then fetch its replay after ``since`` and call ``joined``."""
+
+    feed: str
+    topic: str
+    group: str
+    since: int | None
+
+
+@dataclass(frozen=True)
+class Leave:
+    group: str
+
+
+@dataclass(frozen=True)
+class Close:
+    code: int
+
+
+@dataclass(frozen=True)
+class Shed:
+    """Messages not sent to a client reading too slowly (they will be reported in a gap)."""
+
+    feed: str
+    topic: str
+    count: int
+
+
+Action = Send | Join | Leave | Close | Shed
+
+
+@dataclass
+class Subscription:
+    feed: str
+    topic: str
+    group: str
+    last: int = 0  # the last seq this client has been given
+    # While a `subscribe` is answered (join, replay), frames of the topic wait here, so
+    # that `subscribed` and the replay come first; None once the subscription is live.
+    held: list[Frame] | None = field(default_factory=list)
+    request: Request | None = None  # the subscribe being answered
+
+
+class ClientSession:
+    """The protocol state of one WebSocket connection."""
+
+    def __init__(
+        self,
+        reader: Reader,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.reader = reader
+        self.limits = limits
+        self.subs: dict[tuple[str, str], Subscription] = {}
+        self.path_topic: tuple[str, str] | None = None
+        self.closed = False
+        self._bucket = TokenBucket(limits.rate, limits.burst, clock)
+        # Frames over the rate are answered with `rate_limited` until these run out too.
+        self._strikes = TokenBucket(limits.rate, limits.burst, clock)
+        self._actions: deque[Action] = deque()
+
+    def actions_to_do(self) -> list[Action]:
+        """Everything there is to do, in order."""
+        actions = list(self._actions)
+        self._actions.clear()
+        return actions
+
+    def next_action(self) -> Action | None:
+        """The first thing to do, or None. A shell that awaits each action takes them so:
+        what is still queued keeps later frames behind it (see :meth:`deliver`)."""
+        return self._actions.popleft() if self._actions else None
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._actions)
+
+    # Events from the connection
+
+    def open(self, catalog: Catalog, path_topic: tuple[str, str] | None = None) -> None:
+        """The connection is accepted; on a per-topic URL, subscribe or close."""
+        if path_topic is None:
+            return
+        code = self.check(catalog, *path_topic)
+        if code:
+            self._close(CLOSE_NOT_FOUND if code == "not_found" else CLOSE_FORBIDDEN)
+            return
+        self.path_topic = path_topic
+        self._subscribe(Request("subscribe", feed=path_topic[0], topic=path_topic[1]), catalog)
+
+    def receive(self, catalog: Catalog, text: str | None, data: bytes | None = None) -> None:
+        """One frame from the client (text, or bytes for a binary frame)."""
+        if self.closed:
+            return
+        size = len(text.encode("utf-8", "surrogatepass")) if text is not None else len(data or b"")
+        if size > self.limits.max_client_frame:
+            limit = self.limits.max_client_frame
+            self._error(
+                ProtocolError("too_large", f"frame of {size} bytes is over the limit of {limit}")
+            )
+            self._close(CLOSE_TOO_LARGE)
+            return
+        if not self._bucket.take():
+            if self._strikes.take():
+                self._error(ProtocolError("rate_limited", "too many frames; slow down"))
+            else:
+                self._close(CLOSE_FLOOD)
+            return
+        if text is None:
+            self._error(ProtocolError("bad_request", "frames must be JSON text"))
+            return
+        try:
+            request = protocol.parse_request(text)
+            if request.type == "ping":
+                self._send(protocol.reply("pong", request.id))
+            elif request.type == "subscribe":
+                self._subscribe(request, catalog)
+            elif request.type == "unsubscribe":
+                self._unsubscribe(request)
+            else:
+                raise ProtocolError(
+                    "forbidden", "this topic does not accept publishing", request.id
+                )
+        except ProtocolError as exc:
+            self._error(exc)
+
+    def joined(self, feed: str, topic: str, replay: Replay) -> None:
+        """The shell joined the group of a :class:`Join` and fetched the topic's replay."""
+        sub = self.subs.get((feed, topic))
+        if sub is None or sub.request is None:
+            return  # unsubscribed meanwhile
+        request, sub.request = sub.request, None
+        self._send(
+            protocol.reply("subscribed", request.id, feed=feed, topic=topic, seq=replay.latest)
+        )
+        since = request.since
+        if since is not None and since < replay.latest:
+            if replay.first > since + 1:
+                self._gap(sub, since + 1, replay.first - 1, "history")
+            if replay.envelopes:
+                for frame in protocol.frames(
+                    feed, topic, replay.first, replay.envelopes, self.limits.max_frame
+                ):
+                    self._send(frame.text)
+        sub.last = replay.latest
+        held, sub.held = sub.held or [], None
+        for frame in held:
+            text = self._forward(sub, frame, 0)
+            if text is not None:
+                self._send(text)
+
+    def join_failed(self, feed: str, topic: str) -> None:
+        """Joining or the replay failed (e.g. Redis away): forget the half-made subscription."""
+        sub = self.subs.pop((feed, topic), None)
+        if sub is not None:
+            self._actions.append(Leave(sub.group))
+
+    def revalidate(self, catalog: Catalog) -> None:
+        """The catalog changed: drop the subscriptions this user may no longer read."""
+        for key, sub in list(self.subs.items()):
+            code = self.check(catalog, sub.feed, sub.topic)
+            if not code:
+                continue
+            if self.path_topic == key:
+                self._close(CLOSE_NOT_FOUND if code == "not_found" else CLOSE_FORBIDDEN)
+                return
+            del self.subs[key]
+            self._actions.append(Leave(sub.group))
+            detail = "topic removed" if code == "not_found" else "access changed"
+            self._error(ProtocolError(code, detail), feed=sub.feed, topic=sub.topic)
+            self._send(protocol.reply("unsubscribed", feed=sub.feed, topic=sub.topic))
+
+    def closing(self) -> list[Leave]:
+        """The connection is gone: the groups to leave."""
+        leaves = [Leave(sub.group) for sub in self.subs.values()]
+        self.subs = {}
+        self.closed = True
+        return leaves
+
+    # The hot path: a frame of a topic, for every client of it in this process
+
+    def deliver(self, frame: Frame, queued: int = 0) -> str | None:
+        """The text to send for ``frame`` now (None: nothing, or it was queued as an action).
+
+        While actions are pending, the text joins them, so that it goes out after them.
+        ``queued``: bytes the connection has not sent yet; over ``max_backlog`` the frame is
+        shed, and the next frame sent opens with a gap for what was shed.
+        """
+        sub = self.subs.get((frame.feed, frame.topic))
+        if sub is None:
+            return None
+        if sub.held is not None:
+            sub.held.append(frame)
+            return None
+        text = self._forward(sub, frame, queued)
+        if text is not None and self._actions:
+            self._actions.append(Send(text))
+            return None
+        return text
+
+    def _forward(self, sub: Subscription, frame: Frame, queued: int) -> str | None:
+        if frame.last <= sub.last:
+            return None  # already replayed
+        if queued > self.limits.max_backlog:
+            # sub.last stays, so the next frame sent opens with a gap for what is shed.
+            count = frame.last - max(frame.first, sub.last + 1) + 1
+            self._actions.append(Shed(sub.feed, sub.topic, count))
+            return None
+        if frame.first <= sub.last:
+            trimmed = frame.after(sub.last)  # overlaps the replay: rare, only at subscribe
+            assert trimmed is not None
+            frame = trimmed
+        elif frame.first > sub.last + 1:
+            self._gap(sub, sub.last + 1, frame.first - 1, "slow_consumer")
+        sub.last = frame.last
+        return frame.text
+
+    # Helpers
+
+    def check(self, catalog: Catalog, feed: str, topic: str) -> str | None:
+        """None when this user may read the topic, else the error code."""
+        feed_config = catalog.feed(feed)
+        config = feed_config.topic(topic) if feed_config and feed_config.enabled else None
+        if config is None:
+            return "not_found"
+        if not can_read(config, self.reader):
+            return "forbidden"
+        return None
+
+    def _subscribe(self, request: Request, catalog: Catalog) -> None:
+        feed, topic, key = request.feed, request.topic, (request.feed, request.topic)
+        code = self.check(catalog, feed, topic)
+        if code == "not_found":
+            raise ProtocolError(code, f"no topic {topic!r} in feed {feed!r}", request.id)
+        if code:
+            raise ProtocolError(code, f"you may not read {feed}/{topic}", request.id)
+        sub = self.subs.get(key)
+        if sub is None:
+            if len(self.subs) >= self.limits.max_subscriptions:
+                limit = self.limits.max_subscriptions
+                raise ProtocolError(
+                    "too_many_subscriptions", f"at most {limit} subscriptions", request.id
+                )
+            sub = self.subs[key] = Subscription(feed, topic, group_name(feed, topic))
+        elif sub.held is None:
+            sub.held = []
+        sub.request = request
+        self._actions.append(Join(feed, topic, sub.group, request.since))
+
+    def _unsubscribe(self, request: Request) -> None:
+        sub = self.subs.pop((request.feed, request.topic), None)
+        if sub is not None:
+            self._actions.append(Leave(sub.group))
+        self._send(
+            protocol.reply("unsubscribed", request.id, feed=request.feed, topic=request.topic)
+        )
+
+    def _send(self, text: str) -> None:
+        self._actions.append(Send(text))
+
+    def _error(self, exc: ProtocolError, **fields: Any) -> None:
+        self._actions.append(
+            Send(protocol.error(exc.code, exc.detail, exc.id, **fields), error=exc.code)
+        )
+
+    def _gap(self, sub: Subscription, first: int, last: int, reason: str) -> None:
+        self._actions.append(
+            Send(protocol.gap(sub.feed, sub.topic, first, last, reason), gap=reason)
+        )
+
+    def _close(self, code: int) -> None:
+        self.closed = True
+        self._actions.append(Close(code))

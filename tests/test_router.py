@@ -1,0 +1,156 @@
+"""The router (sans I/O): ZeroMQ messages in, numbered envelopes and frames per topic out."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zmqfeed.core.catalog import FeedConfig, TopicConfig
+from zmqfeed.core.router import Router, subscriptions
+
+LIMIT = 2048
+
+
+def feed(*topics: TopicConfig, framing: str = "multipart", max_size: int = 1 << 20) -> FeedConfig:
+    return FeedConfig(
+        "f", "F", ("tcp://127.0.0.1:1",), framing=framing, max_message_size=max_size, topics=topics
+    )
+
+
+FEED = feed(
+    TopicConfig("a", "A", "a"), TopicConfig("ab", "AB", "ab"), TopicConfig("all", "All", "")
+)
+
+
+def router(config: FeedConfig = FEED, seqs: dict[str, int] | None = None) -> Router:
+    r = Router(config, LIMIT)
+    r.configure(config, seqs or {})
+    return r
+
+
+def messages(routed, topic: str) -> list[dict]:
+    [batch] = [t for t in routed.topics if t.route.topic == topic] or [None]
+    if batch is None:
+        return []
+    out = []
+    for frame in batch.frames:
+        obj = orjson.loads(frame.data)
+        out.extend(obj.get("messages", [obj]))
+    return out
+
+
+def test_a_message_goes_to_every_topic_it_starts_with_each_with_its_own_seq():
+    routed = router().route([[b"abc", b"1"], [b"b", b"2"], [b"a", b"3"]], 1.5)
+    assert [(m["zmq_topic"], m["seq"], m["data"]) for m in messages(routed, "a")] == [
+        ("abc", 1, 1),
+        ("a", 2, 3),
+    ]
+    assert [m["seq"] for m in messages(routed, "ab")] == [1]
+    assert [m["seq"] for m in messages(routed, "all")] == [1, 2, 3]
+    assert messages(routed, "all")[0] == {
+        "type": "message",
+        "feed": "f",
+        "topic": "all",
+        "seq": 1,
+        "zmq_topic": "abc",
+        "ts": 1.5,
+        "data": 1,
+    }
+
+
+def test_numbering_goes_on_across_batches_and_from_the_given_seqs():
+    r = router(seqs={"f/a": 41})
+    r.route([[b"a", b"1"]], 0.0)
+    routed = r.route([[b"a", b"2"]], 0.0)
+    assert [m["seq"] for m in messages(routed, "a")] == [43]
+    assert r.seqs["f/a"] == 43
+
+
+def test_reconfiguring_keeps_the_seqs_of_the_topics_that_stay():
+    r = router()
+    r.route([[b"a", b"1"]] * 3, 0.0)
+    changed = feed(TopicConfig("a", "A", "a"), TopicConfig("new", "N", "n"))
+    assert r.unnumbered(changed) == ["f/new"]
+    r.configure(changed, {"f/new": 7})
+    assert r.seqs == {"f/a": 3, "f/new": 7}
+    routed = r.route([[b"a", b"1"], [b"n", b"1"], [b"ab", b"1"]], 0.0)
+    assert [m["seq"] for m in messages(routed, "a")] == [4, 5]
+    assert [m["seq"] for m in messages(routed, "new")] == [8]
+
+
+def test_what_cannot_be_carried_is_dropped_by_reason_and_the_rest_goes_on():
+    r = router(feed(TopicConfig("a", "A", "a"), max_size=50))
+    routed = r.route([[b"a", b"{"], [b"a"], [b"a", b"1" * 60], [b"a", b"2"]], 0.0)
+    assert routed.dropped == {"invalid_json": 1, "bad_frames": 1, "too_large": 1}
+    assert routed.example
+    assert [(m["seq"], m["data"]) for m in messages(routed, "a")] == [(1, 2)]
+
+
+def test_an_envelope_no_frame_can_carry_is_dropped_as_too_large():
+    routed = router().route([[b"a", b'"' + b"x" * LIMIT + b'"'], [b"a", b"1"]], 0.0)
+    assert routed.dropped == {"too_large": 1}
+    assert [m["seq"] for m in messages(routed, "a")] == [1]
+
+
+def test_the_history_gets_each_topics_envelopes_with_their_first_seq():
+    routed = router(seqs={"f/a": 10}).route([[b"a", b"1"], [b"a", b"2"]], 0.0)
+    first, envelopes = routed.history()["f/a"]
+    assert first == 11 and [orjson.loads(e)["seq"] for e in envelopes] == [11, 12]
+
+
+def test_socket_filters_are_the_prefixes_or_everything():
+    assert subscriptions(feed(TopicConfig("a", "A", "a"), TopicConfig("b", "B", "bb"))) == {
+        b"a",
+        b"bb",
+    }
+    assert subscriptions(FEED) == {b""}  # a topic with an empty prefix takes everything
+    assert subscriptions(feed(TopicConfig("a", "A", "a"), framing="raw")) == {b""}
+    assert subscriptions(feed()) == set()
+
+
+zmq_messages = st.lists(
+    st.tuples(
+        st.sampled_from([b"a", b"ab", b"abc", b"b", b"", b"\xff"]),
+        st.one_of(
+            st.integers(0, 10**6).map(lambda i: b"%d" % i),
+            st.just(b"{bad"),
+            st.binary(max_size=300),
+        ),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(zmq_messages, max_size=4))
+def test_any_batches_number_every_topic_without_holes_in_frames_within_the_limit(batches):
+    r = router()
+    seen: dict[str, list[int]] = {"a": [], "ab": [], "all": []}
+    for batch in batches:
+        routed = r.route([list(m) for m in batch], 0.0)
+        valid = [t for t, p in batch if _is_json(p)]
+        for topic, prefix in (("a", b"a"), ("ab", b"ab"), ("all", b"")):
+            got = messages(routed, topic)
+            assert [m["zmq_topic"].encode("utf-8", "surrogateescape") for m in got] == [
+                t.decode("utf-8", "backslashreplace").encode("utf-8", "surrogateescape")
+                for t in valid
+                if t.startswith(prefix)
+            ]
+            seen[topic].extend(m["seq"] for m in got)
+        for t in routed.topics:
+            assert all(f.size <= LIMIT for f in t.frames)
+            assert [q for f in t.frames for q in range(f.first, f.last + 1)] == list(
+                range(t.first, t.first + len(t.envelopes))
+            )
+        assert sum(routed.dropped.values()) == len(batch) - len(valid)
+    for topic, numbers in seen.items():
+        assert numbers == list(range(1, len(numbers) + 1)), topic
+
+
+def _is_json(payload: bytes) -> bool:
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return True
