@@ -10,13 +10,42 @@ from django.core.exceptions import ImproperlyConfigured
 
 from . import conf, history
 
+POSITIVE_NUMBERS = ("RELOAD_INTERVAL", "CLIENT_RATE", "LOG_INTERVAL")
+COUNTS = (  # whole numbers of at least 1
+    "MAX_BATCH",
+    "MAX_FRAME_SIZE",
+    "HISTORY_SIZE",  # 0 allowed: seqs, but no replay
+    "MAX_SUBSCRIPTIONS",
+    "MAX_CLIENT_FRAME",
+    "MAX_CLIENT_BACKLOG",
+    "CLIENT_BURST",
+    "RCVHWM",
+    "MULTICAST_RATE",
+)
+
+
+def _default(key: str) -> str:
+    return f"remove it for the default, {conf.DEFAULTS[key]!r}"
+
+
+def _number(value: object, kinds: type | tuple[type, ...]) -> bool:
+    """An int or float that is not a bool (True is an int to isinstance, not a count)."""
+    return isinstance(value, kinds) and not isinstance(value, bool)
+
 
 @register()
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
-    errors: list = []
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     user = getattr(settings, "ZMQFEED", {}) or {}
     if not isinstance(user, dict):
-        return [Error("settings.ZMQFEED must be a dict.", id="zmqfeed.E001")]
+        return [
+            Error(
+                "settings.ZMQFEED must be a dict.",
+                hint="Write ZMQFEED = {} with the keys to change, e.g. "
+                '{"HISTORY_SIZE": 500} (README: Settings).',
+                id="zmqfeed.E001",
+            )
+        ]
     unknown = sorted(set(user) - set(conf.DEFAULTS))
     if unknown:
         errors.append(
@@ -27,26 +56,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     values = conf.get()
-    for key in ("RELOAD_INTERVAL", "CLIENT_RATE", "LOG_INTERVAL"):
-        if not isinstance(values[key], (int, float)) or values[key] <= 0:
-            errors.append(Error(f"ZMQFEED[{key!r}] must be a positive number.", id="zmqfeed.E003"))
-    for key in (
-        "MAX_BATCH",
-        "MAX_FRAME_SIZE",
-        "HISTORY_SIZE",
-        "MAX_SUBSCRIPTIONS",
-        "MAX_CLIENT_FRAME",
-        "MAX_CLIENT_BACKLOG",
-        "CLIENT_BURST",
-        "RCVHWM",
-        "MULTICAST_RATE",
-    ):
-        if (
-            not isinstance(values[key], int)
-            or values[key] < 0
-            or (key != "HISTORY_SIZE" and values[key] == 0)
-        ):
-            errors.append(Error(f"ZMQFEED[{key!r}] must be a positive integer.", id="zmqfeed.E003"))
+    for key in POSITIVE_NUMBERS:
+        if not _number(values[key], (int, float)) or values[key] <= 0:
+            errors.append(
+                Error(
+                    f"ZMQFEED[{key!r}] must be a positive number, not {values[key]!r}.",
+                    hint=f"Set a number above 0, or {_default(key)}.",
+                    id="zmqfeed.E003",
+                )
+            )
+    for key in COUNTS:
+        least = 0 if key == "HISTORY_SIZE" else 1
+        if not _number(values[key], int) or values[key] < least:
+            errors.append(
+                Error(
+                    f"ZMQFEED[{key!r}] must be a whole number of at least {least}, "
+                    f"not {values[key]!r}.",
+                    hint=f"Set a whole number of at least {least}, or {_default(key)}.",
+                    id="zmqfeed.E003",
+                )
+            )
     if (
         values["RELOAD_INTERVAL"]
         and isinstance(values["RELOAD_INTERVAL"], (int, float))
@@ -56,6 +85,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             Warning(
                 "ZMQFEED['RELOAD_INTERVAL'] is over 5 s: configuration changes will take longer "
                 "than 5 s to apply.",
+                hint=f"Set it to 5 or less, or {_default('RELOAD_INTERVAL')}.",
                 id="zmqfeed.W001",
             )
         )
@@ -70,9 +100,22 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     if not isinstance(values["EAGER_WRITES"], bool):
-        errors.append(Error("ZMQFEED['EAGER_WRITES'] must be True or False.", id="zmqfeed.E003"))
+        errors.append(
+            Error(
+                f"ZMQFEED['EAGER_WRITES'] must be True or False, not {values['EAGER_WRITES']!r}.",
+                hint=f"Set True or False, or {_default('EAGER_WRITES')}.",
+                id="zmqfeed.E003",
+            )
+        )
     if values["EMBEDDED"] not in (None, True, False):
-        errors.append(Error("ZMQFEED['EMBEDDED'] must be None, True or False.", id="zmqfeed.E005"))
+        errors.append(
+            Error(
+                f"ZMQFEED['EMBEDDED'] must be None, True or False, not {values['EMBEDDED']!r}.",
+                hint="None runs the subscriber inside the server when the channel layer is "
+                "in-memory; True or False decide it yourself.",
+                id="zmqfeed.E005",
+            )
+        )
     errors += _check_history()
     return errors
 

@@ -1,0 +1,152 @@
+"""System checks: every id is raised by the settings that should raise it, with a hint.
+
+Run directly and through Django's registry (run_checks, `manage.py check`), so that a check
+that stops being registered, or returns nothing, turns these red.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.checks import ERROR, WARNING, CheckMessage, run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from tests.conftest import ROOT
+from zmqfeed import checks, conf
+
+MEMORY_LAYER = {"default": {"BACKEND": "zmqfeed.layers.InMemoryChannelLayer"}}
+REDIS_LAYER = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
+
+# (id, settings to apply, what the message names, what the hint says to do)
+CASES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("zmqfeed.E001", {"ZMQFEED": ["HISTORY_SIZE"]}, "must be a dict", "ZMQFEED = {}"),
+    ("zmqfeed.E002", {"ZMQFEED": {"HISTORY_SZE": 10}}, "HISTORY_SZE", "HISTORY_SIZE"),
+    ("zmqfeed.E003", {"ZMQFEED": {"RELOAD_INTERVAL": 0}}, "RELOAD_INTERVAL", "default, 2.0"),
+    ("zmqfeed.E003", {"ZMQFEED": {"CLIENT_RATE": -1.0}}, "CLIENT_RATE", "above 0"),
+    ("zmqfeed.E003", {"ZMQFEED": {"LOG_INTERVAL": "1"}}, "LOG_INTERVAL", "default, 1.0"),
+    ("zmqfeed.E003", {"ZMQFEED": {"MAX_BATCH": 0}}, "MAX_BATCH", "at least 1"),
+    ("zmqfeed.E003", {"ZMQFEED": {"MAX_FRAME_SIZE": 1.5}}, "MAX_FRAME_SIZE", "at least 1"),
+    ("zmqfeed.E003", {"ZMQFEED": {"HISTORY_SIZE": -1}}, "HISTORY_SIZE", "at least 0"),
+    ("zmqfeed.E003", {"ZMQFEED": {"MAX_SUBSCRIPTIONS": True}}, "MAX_SUBSCRIPTIONS", "default"),
+    ("zmqfeed.E003", {"ZMQFEED": {"MAX_CLIENT_FRAME": None}}, "MAX_CLIENT_FRAME", "65536"),
+    ("zmqfeed.E003", {"ZMQFEED": {"MAX_CLIENT_BACKLOG": "4M"}}, "MAX_CLIENT_BACKLOG", "4194304"),
+    ("zmqfeed.E003", {"ZMQFEED": {"CLIENT_BURST": 0}}, "CLIENT_BURST", "default, 200"),
+    ("zmqfeed.E003", {"ZMQFEED": {"RCVHWM": -5}}, "RCVHWM", "default, 100000"),
+    ("zmqfeed.E003", {"ZMQFEED": {"MULTICAST_RATE": 0}}, "MULTICAST_RATE", "default, 100000"),
+    ("zmqfeed.E003", {"ZMQFEED": {"EAGER_WRITES": "yes"}}, "EAGER_WRITES", "True or False"),
+    ("zmqfeed.E004", {"CHANNEL_LAYERS": {}}, "CHANNEL_LAYERS['default']", "InMemoryChannelLayer"),
+    ("zmqfeed.E005", {"ZMQFEED": {"EMBEDDED": "auto"}}, "EMBEDDED", "None"),
+    (
+        "zmqfeed.E006",
+        {"ZMQFEED": {"HISTORY_BACKEND": "zmqfeed.history.Nope"}},
+        "does not import",
+        "zmqfeed.history.RedisHistory",
+    ),
+    (
+        "zmqfeed.E006",
+        {"ZMQFEED": {"HISTORY_BACKEND": "zmqfeed.history.redis_url"}},
+        "is not a class",
+        "latest, append and replay",
+    ),
+    ("zmqfeed.E007", {"CHANNEL_LAYERS": REDIS_LAYER}, "needs a Redis URL", "REDIS_URL"),
+    ("zmqfeed.W001", {"ZMQFEED": {"RELOAD_INTERVAL": 6}}, "over 5 s", "5 or less"),
+]
+IDS = [f"{case[0]}:{case[2]}" for case in CASES]
+
+
+def ours(messages: list[CheckMessage]) -> list[CheckMessage]:
+    return [m for m in messages if str(m.id).startswith("zmqfeed.")]
+
+
+def apply(settings: Any, changes: dict[str, Any]) -> None:
+    for name, value in changes.items():
+        setattr(settings, name, value)
+
+
+@pytest.mark.parametrize(("check_id", "changes", "named", "hint"), CASES, ids=IDS)
+def test_each_check_fires_with_a_hint(
+    settings: Any, check_id: str, changes: dict[str, Any], named: str, hint: str
+) -> None:
+    apply(settings, changes)
+    found = ours(checks.check_settings())
+    assert [m.id for m in found] == [check_id], [str(m) for m in found]
+    message = found[0]
+    assert named in message.msg
+    assert message.hint and hint in message.hint, message.hint
+    assert message.level == (WARNING if check_id.startswith("zmqfeed.W") else ERROR)
+
+
+@pytest.mark.parametrize(("check_id", "changes", "named", "hint"), CASES, ids=IDS)
+def test_each_check_is_registered_with_django(
+    settings: Any, check_id: str, changes: dict[str, Any], named: str, hint: str
+) -> None:
+    """Through the registry, as `manage.py check` runs it: an unregistered check fails here."""
+    apply(settings, changes)
+    found = ours(run_checks())
+    assert [m.id for m in found] == [check_id], [str(m) for m in found]
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check", fail_level="WARNING")
+    assert check_id in str(caught.value) and hint in str(caught.value)
+
+
+def test_every_id_in_checks_py_has_a_case() -> None:
+    source = Path(checks.__file__).read_text(encoding="utf-8")
+    assert set(re.findall(r'"(zmqfeed\.[EW]\d{3})"', source)) == {case[0] for case in CASES}
+
+
+def test_the_boundaries_pass(settings: Any) -> None:
+    """The smallest allowed values, a memory history with a Redis layer, a Redis URL."""
+    settings.ZMQFEED = {
+        "RELOAD_INTERVAL": 5,
+        "HISTORY_SIZE": 0,
+        "MAX_BATCH": 1,
+        "CLIENT_RATE": 0.5,
+        "EMBEDDED": False,
+        "EAGER_WRITES": False,
+        "HISTORY_BACKEND": "zmqfeed.history.MemoryHistory",
+    }
+    settings.CHANNEL_LAYERS = REDIS_LAYER
+    assert ours(run_checks()) == []
+    settings.ZMQFEED = {"REDIS_URL": "redis://127.0.0.1:6379/0"}
+    assert ours(run_checks()) == []
+
+
+def test_several_problems_are_all_reported(settings: Any) -> None:
+    settings.ZMQFEED = {"NOPE": 1, "MAX_BATCH": 0, "RCVHWM": 0, "EMBEDDED": 1.5}
+    settings.CHANNEL_LAYERS = {}
+    ids = [m.id for m in ours(run_checks())]
+    assert ids == ["zmqfeed.E002", "zmqfeed.E003", "zmqfeed.E003", "zmqfeed.E004", "zmqfeed.E005"]
+
+
+def test_the_test_settings_are_the_demos_and_pass(settings: Any) -> None:
+    assert settings.ZMQFEED == {}
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == MEMORY_LAYER["default"]["BACKEND"]
+    assert ours(run_checks()) == []
+    call_command("check", fail_level="WARNING")
+    assert set(conf.get()) == set(conf.DEFAULTS)
+
+
+@pytest.mark.parametrize("redis_layer", [None, "pubsub", "core"])
+def test_the_demo_settings_pass_manage_py_check(redis_layer: str | None) -> None:
+    """project/settings.py as `make demo` and scaled mode load it, in a fresh process."""
+    env = {**os.environ, "DJANGO_DEBUG": "1", "DJANGO_SETTINGS_MODULE": "project.settings"}
+    env.pop("REDIS_URL", None)
+    if redis_layer:
+        env.update(REDIS_URL="redis://127.0.0.1:6379/0", ZMQFEED_REDIS_LAYER=redis_layer)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
