@@ -15,11 +15,11 @@ help:
 	@echo "make bench      the end-to-end benchmark (QUICK=1 for a smoke run)"
 	@echo "make multicast  rebuild pyzmq against Debian's libzmq (epgm/pgm/norm)"
 	@echo "make test-multicast  the multicast tests, in .venv-multicast"
-	@echo "make lint       ruff"
+	@echo "make lint       the static checks: ruff, ruff format, mypy, lint-imports"
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml zmqfeed/__init__.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt
@@ -46,15 +46,21 @@ demo: $(STAMP)
 	  trap "kill $$! 2>/dev/null" EXIT INT TERM; \
 	  $(VENV)/bin/daphne -b 127.0.0.1 -p 8000 project.asgi:application
 
-test: $(STAMP) browser
-	$(VENV)/bin/ruff check .
+# The static checks of `make lint` first (seconds), then Django's, then the suite.
+test: lint browser
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run zmqfeed
 	$(VENV)/bin/pytest -m "not multicast" $(PYTEST_ARGS)
 	$(MAKE) test-multicast
 
+# ruff, the formatting, types, and the import contracts of pyproject.toml (zmqfeed.core is
+# pure; plumbing > shells > settings and values > core). The import graph takes
+# milliseconds to build, so lint-imports keeps no cache.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy zmqfeed
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 bench: $(STAMP)
 	$(PY) -m bench $(if $(QUICK),--quick,)
@@ -96,4 +102,4 @@ test-multicast: $(MC_STAMP)
 	$(MC_VENV)/bin/pytest -m multicast
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache
+	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .mypy_cache build

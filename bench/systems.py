@@ -150,11 +150,8 @@ def flush_redis(url: str) -> None:
 def start(name: str, setup: Setup) -> Server:
     """Start one system and return once its WebSocket ports accept connections."""
     if name == "relay":
-        child = procs.Child(
-            [procs.PYTHON, "-m", "bench.relay", "--endpoint", setup.endpoint]
-            + ["--topics", str(TOPICS), "--origin", setup.origin],
-            log=setup.log("relay"),
-        )
+        args = ["--endpoint", setup.endpoint, "--topics", str(TOPICS), "--origin", setup.origin]
+        child = procs.Child([procs.PYTHON, "-m", "bench.relay", *args], log=setup.log("relay"))
         port = child.receive(30)["port"]
         return Server(name, [port], [child.proc], lambda: child.ask("stats")["received"], [child])
     if name == "naive-channels":

@@ -210,11 +210,9 @@ class PrivateRedis:
         self.start()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL,
-        )
+        args = ["--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--dir", self.dir]
+        self.proc = subprocess.Popen([self.exe, *args], stdout=subprocess.DEVNULL)
         wait_for_port(self.port, self.proc)
 
     def stop(self) -> None:
@@ -239,7 +237,16 @@ def redis_server() -> Iterator[str]:
         private.close()
 
 
-_redis_db = itertools.count()
+def _redis_dbs() -> Iterator[int]:
+    """Databases 1 to 13 (14 and 15 are the benchmark's), split between pytest-xdist workers
+    so that two tests running at once never flush each other's."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    mine = [db for db in range(1, 14) if (db - 1) % workers == worker]
+    return itertools.cycle(mine or [1 + worker % 13])  # more workers than databases: shared
+
+
+_redis_db = _redis_dbs()
 
 
 @pytest.fixture
@@ -247,7 +254,7 @@ def redis_url(redis_server: str) -> Iterator[str]:
     """A Redis database of this test's own, flushed before and after."""
     import redis
 
-    url = f"{redis_server}/{next(_redis_db) % 13 + 1}"  # 14 and 15: the benchmark's
+    url = f"{redis_server}/{next(_redis_db)}"
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

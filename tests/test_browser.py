@@ -146,7 +146,7 @@ def publish_until_shown(page, pub: zmq.Socket, frames: list[bytes], text: str) -
 
 
 def test_live_page_shows_messages_as_text(stack, page):
-    site, server, pubs = stack
+    _site, server, pubs = stack
     page.goto(f"{server.http}/zmqfeed/b-json/")
     page.wait_for_selector('#zf-state[data-state="open"]', timeout=15_000)
     assert page.locator("input[data-topic]").evaluate_all(
@@ -160,7 +160,7 @@ def test_live_page_shows_messages_as_text(stack, page):
     seq = int(row.locator(".zf-num").text_content())
     assert seq >= 1
     until(
-        lambda: page.locator('[data-seq-for="all"]').text_content() not in ("–", "0"),
+        lambda: page.locator('[data-seq-for="all"]').text_content() not in ("\N{EN DASH}", "0"),
         "the topic's latest seq",
     )
 
@@ -183,7 +183,7 @@ def test_live_page_shows_messages_as_text(stack, page):
 
 
 def test_live_page_keeps_at_most_max_rows(stack, page):
-    site, server, pubs = stack
+    _site, server, pubs = stack
     page.goto(f"{server.http}/zmqfeed/b-json/")
     page.wait_for_selector('#zf-state[data-state="open"]', timeout=15_000)
     max_rows = int(page.locator("#zf-live").get_attribute("data-max-rows"))
@@ -197,7 +197,7 @@ def test_live_page_keeps_at_most_max_rows(stack, page):
 
 
 def test_unchecking_a_topic_stops_its_messages(stack, page):
-    site, server, pubs = stack
+    _site, server, pubs = stack
     page.goto(f"{server.http}/zmqfeed/b-text/")
     page.wait_for_selector('#zf-state[data-state="open"]', timeout=15_000)
     publish_until_shown(page, pubs["text"], [b"a", b"before"], "before")

@@ -336,6 +336,6 @@ def test_bad_arguments_are_refused_with_a_reason(args, error):
 def test_bind_to_a_port_in_use_is_a_clear_error(context):
     taken = context.socket(zmq.PUB)
     port = taken.bind_to_random_port("tcp://127.0.0.1")
-    with pytest.raises(CommandError, match="cannot bind .*Address already in use"):
+    with pytest.raises(CommandError, match=r"cannot bind .*Address already in use"):
         call_command("zmq_publish", f"tcp://127.0.0.1:{port}", "--bind")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored

@@ -26,13 +26,12 @@ class CatalogWatcher:
         self.catalog: Catalog | None = None
         self._listeners: set[Listener] = set()
         self._task: asyncio.Task | None = None
-        self._first: asyncio.Future | None = None
+        self._first: asyncio.Future[Catalog] | None = None
 
     async def get(self) -> Catalog:
         if self.catalog is not None:
             return self.catalog
-        self._start()
-        return await asyncio.shield(self._first)
+        return await asyncio.shield(self._start())
 
     def listen(self, listener: Listener) -> None:
         self._listeners.add(listener)
@@ -40,10 +39,13 @@ class CatalogWatcher:
     def unlisten(self, listener: Listener) -> None:
         self._listeners.discard(listener)
 
-    def _start(self) -> None:
-        if self._task is None:
+    def _start(self) -> asyncio.Future[Catalog]:
+        """Starts polling once; the future holds the first catalog."""
+        if self._first is None:
             self._first = asyncio.get_running_loop().create_future()
+        if self._task is None:
             self._task = asyncio.ensure_future(self._run())
+        return self._first
 
     async def reload(self) -> None:
         from .models import load_catalog  # the ORM only once the apps are loaded
@@ -52,7 +54,7 @@ class CatalogWatcher:
         if catalog != self.catalog:
             first = self.catalog is None
             self.catalog = catalog
-            if first and not self._first.done():
+            if first and self._first is not None and not self._first.done():
                 self._first.set_result(catalog)
             else:
                 for listener in list(self._listeners):

@@ -310,7 +310,7 @@ class Command(BaseCommand):
         try:
             if bind:
                 sock.bind(endpoint)
-                self.say(f"bound {sock.last_endpoint.decode()}")
+                self.say(f"bound {sock.getsockopt_string(zmq.LAST_ENDPOINT)}")
             else:
                 sock.connect(endpoint)
                 self.say(f"connecting to {endpoint}")
