@@ -3,19 +3,18 @@
 Daphne has no ASGI lifespan, but it runs Twisted's asyncio reactor, and both
 `daphne project.asgi:application` and `runserver` import the ASGI application after the
 reactor is installed and before it runs: :func:`start_with_server` schedules the start
-on the reactor, which runs it as soon as its asyncio loop turns. Under other servers the
-first WebSocket connection starts it (:func:`ensure_started`).
+on the reactor (``zmqfeed.daphne.call_soon``), which runs it as soon as its asyncio loop
+turns. Under other servers the first WebSocket connection starts it (:func:`ensure_started`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from . import conf
+from . import conf, daphne
 
 log = logging.getLogger("zmqfeed.embedded")
 
@@ -58,9 +57,12 @@ def running() -> bool:
 
 
 def start_with_server() -> None:
-    """Under daphne (and runserver), start with the server rather than the first client."""
-    reactor = sys.modules.get("twisted.internet.reactor")
-    if reactor is None or not enabled():
+    """Under daphne (and runserver), start with the server rather than the first client.
+
+    The server is known to run here, so the daphne adapters are installed too (once).
+    """
+    if not daphne.server_is_twisted():
         return
-    # Not callWhenRunning: startup triggers fire before the asyncio loop runs.
-    reactor.callLater(0, ensure_started)
+    daphne.install()
+    if enabled():
+        daphne.call_soon(ensure_started)

@@ -2,9 +2,8 @@
 
 from django.urls import path
 
-from . import conf, embedded
+from . import embedded
 from .consumer import FeedConsumer
-from .daphne import eager_writes
 from .sessions import SessionAuthStack
 
 websocket_urlpatterns = [
@@ -14,10 +13,12 @@ websocket_urlpatterns = [
 
 
 def websocket_application():
-    """Session auth + zmqfeed's routes; in embedded mode also starts the subscriber."""
+    """Session auth + zmqfeed's routes; in embedded mode also starts the subscriber.
+
+    ``start_with_server`` also installs the daphne adapters, should ``ready()`` have run
+    before the reactor was imported (``zmqfeed.daphne``).
+    """
     from channels.routing import URLRouter
 
-    if conf.get()["EAGER_WRITES"]:
-        eager_writes.install()
     embedded.start_with_server()
     return SessionAuthStack(URLRouter(websocket_urlpatterns))

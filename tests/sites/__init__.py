@@ -1,0 +1,1 @@
+"""ASGI applications of sites other than the demo, for tests that start daphne on them."""
