@@ -18,7 +18,7 @@ import zmq.asyncio
 from prometheus_client import REGISTRY, generate_latest
 from twisted.internet import abstract, tcp
 
-import zmqfeed.metrics  # noqa: F401  (registers the adapters' collector)
+import zmqfeed.daphne.metrics  # noqa: F401  (registers the adapters' collector)
 from tests.conftest import DAPHNE, PYTHON, Server, Site, free_port, wait_for_port
 from tests.support import Publisher, connect, feed_doc, recv, subscribe, unpack, until_flowing
 from zmqfeed import daphne

@@ -1,12 +1,9 @@
-"""Prometheus metrics, updated per batch rather than per message to stay off the hot path."""
+"""Prometheus metrics, updated per batch rather than per message to stay off the hot path.
 
-from collections.abc import Iterator
+The daphne adapters' series are collected by :mod:`zmqfeed.daphne.metrics`.
+"""
 
-from prometheus_client import REGISTRY, Counter, Gauge
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
-
-from . import daphne
+from prometheus_client import Counter, Gauge
 
 RECEIVED = Counter("zmqfeed_received_messages", "ZeroMQ messages read", ["feed"])
 DROPPED = Counter("zmqfeed_dropped_messages", "ZeroMQ messages dropped", ["feed", "reason"])
@@ -21,28 +18,3 @@ SHED = Counter(
     "Messages not sent to a client whose unsent data was over MAX_CLIENT_BACKLOG",
     ["feed", "topic"],
 )
-
-
-class DaphneAdapters(Collector):
-    """The daphne adapters' state, read when scraped: their hot paths only bump a plain int."""
-
-    def collect(self) -> Iterator[Metric]:
-        yield CounterMetricFamily(
-            "zmqfeed_eager_writes",
-            "Writes sent whole to the socket at once rather than on the reactor's next turn",
-            value=daphne.eager_writes.writes,
-        )
-        gauge = GaugeMetricFamily(
-            "zmqfeed_daphne_adapter_active",
-            "1 if the daphne adapter works in this process, 0 if off (not daphne, or guarded)",
-            labels=["adapter"],
-        )
-        for adapter, on in daphne.active().items():
-            gauge.add_metric([adapter], 1.0 if on else 0.0)
-        yield gauge
-
-    def describe(self) -> Iterator[Metric]:
-        return self.collect()
-
-
-REGISTRY.register(DaphneAdapters())

@@ -27,6 +27,6 @@ class ReadOnlySessionMiddleware:
         return await self.inner(scope, receive, send)
 
 
-def SessionAuthStack(inner):  # noqa: N802 (named like Channels' AuthMiddlewareStack)
+def SessionAuthStack(inner):
     """Cookies → read-only session → `scope["user"]`, as AuthMiddlewareStack but for reading."""
     return CookieMiddleware(ReadOnlySessionMiddleware(AuthMiddleware(inner)))

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+import zmqfeed.daphne.metrics
 import zmqfeed.metrics  # noqa: F401  (registers the gateway's series in the default registry)
 
 from .core.access import Reader, can_read

@@ -13,7 +13,7 @@ offset, never by parsing or slicing text elsewhere.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -292,7 +292,7 @@ def merge(run: Sequence[Frame]) -> Frame:
     return Frame(run[0].feed, run[0].topic, run[0].first, data, starts)
 
 
-def coalesce(pending: Iterable[tuple[str, Frame]], limit: int) -> list[tuple[str, Frame]]:
+def coalesce(pending: list[tuple[str, Frame]], limit: int) -> list[tuple[str, Frame]]:
     """Merge the frames of each group whose seqs follow on into frames of at most ``limit``.
 
     Frames queue up in a server process that is busier than the subscriber (which, in its
@@ -300,6 +300,8 @@ def coalesce(pending: Iterable[tuple[str, Frame]], limit: int) -> list[tuple[str
     frame per client instead of one per queued frame. Each group keeps its order and its
     gaps; frames of different groups may change places, as they may on the wire.
     """
+    if len(pending) < 2:
+        return pending
     runs: dict[str, list[tuple[list[Frame], int]]] = {}
     for group, frame in pending:
         group_runs = runs.setdefault(group, [])

@@ -7,7 +7,7 @@ from collections.abc import Callable, Hashable
 
 
 class TokenBucket:
-    __slots__ = ("rate", "burst", "tokens", "stamp", "clock")
+    __slots__ = ("burst", "clock", "rate", "stamp", "tokens")
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
         self.rate, self.burst, self.clock = rate, burst, clock
