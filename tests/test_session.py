@@ -304,7 +304,7 @@ def test_the_hot_path_sends_the_frame_as_it_came():
     s = session()
     subscribe(s)
     f = frame("a", 1, 3)
-    assert s.deliver(f) is f.text and not s.pending
+    assert s.deliver(f) is f.text and not s.outbox
 
 
 # Any interleaving

@@ -175,7 +175,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         if session is None:
             return
         text = session.deliver(frame, self.queued() if self.queued is not None else 0)
-        if session.pending:
+        if session.outbox:
             await self._act()
         if text is not None:
             await self.base_send({"type": "websocket.send", "text": text})
