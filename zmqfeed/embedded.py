@@ -12,22 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
 
 from . import conf, daphne
+from .layers import layer_is_in_memory
 
 log = logging.getLogger("zmqfeed.embedded")
 
 _task: asyncio.Task | None = None
 
 
-def layer_is_local() -> bool:
-    return isinstance(get_channel_layer(), InMemoryChannelLayer)
-
-
 def enabled() -> bool:
     setting = conf.get()["EMBEDDED"]
-    return layer_is_local() if setting is None else bool(setting)
+    return layer_is_in_memory() if setting is None else bool(setting)
 
 
 def ensure_started() -> None:

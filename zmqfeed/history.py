@@ -13,13 +13,13 @@ import inspect
 from collections import deque
 from typing import Protocol
 
-from channels.layers import InMemoryChannelLayer
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from . import conf
 from .core.session import Replay
+from .layers import layer_is_in_memory
 
 
 class History(Protocol):
@@ -125,22 +125,6 @@ def backend_path() -> str:
     if setting is not None:
         return setting
     return MEMORY if layer_is_in_memory() else REDIS
-
-
-def layer_is_in_memory() -> bool:
-    """Whether CHANNEL_LAYERS['default'] is Channels' InMemoryChannelLayer or a subclass.
-
-    Read from the setting, like Channels' own BACKEND, so nothing is built to find out.
-    """
-    layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get("default") or {}
-    backend = layer.get("BACKEND")
-    if not backend:
-        return True  # no layer to scale over (and checks report the missing layer: E004)
-    try:
-        cls = import_string(backend) if isinstance(backend, str) else backend
-    except ImportError:
-        return False  # Channels reports it when it builds the layer
-    return isinstance(cls, type) and issubclass(cls, InMemoryChannelLayer)
 
 
 def backend_class(path: str) -> type:

@@ -17,6 +17,8 @@ from copy import deepcopy
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer as StockInMemoryChannelLayer
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 CLEAN_INTERVAL = 1.0  # seconds: entries live at most this much past their expiry
 _IMMUTABLE = (str, bytes, int, float, bool, type(None))
@@ -61,3 +63,19 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
         for channel in list(self.groups.get(group, ())):
             with contextlib.suppress(ChannelFull):  # as the stock layer: a full member misses it
                 await self.send(channel, message)
+
+
+def layer_is_in_memory() -> bool:
+    """Whether CHANNEL_LAYERS['default'] is Channels' InMemoryChannelLayer or a subclass.
+
+    Read from the setting, like Channels' own BACKEND, so nothing is built to find out.
+    """
+    layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get("default") or {}
+    backend = layer.get("BACKEND")
+    if not backend:
+        return True  # no layer to scale over (and checks report the missing layer: E004)
+    try:
+        cls = import_string(backend) if isinstance(backend, str) else backend
+    except ImportError:
+        return False  # Channels reports it when it builds the layer
+    return isinstance(cls, type) and issubclass(cls, StockInMemoryChannelLayer)
