@@ -25,13 +25,14 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from zmqfeed.core.catalog import FeedConfig, TopicConfig
 from zmqfeed.core.router import Router
+from zmqfeed.core.session import Limits
 from zmqfeed.subscriber import WAKE_INTERVAL_MS
 
 from .procs import reply
 from .publisher import topic_names
 
 MAX_BATCH = 1000  # zmqfeed's ZMQFEED["MAX_BATCH"] default
-MAX_FRAME = 1024 * 1024  # zmqfeed's ZMQFEED["MAX_FRAME_SIZE"] default
+MAX_FRAME = Limits().max_frame  # zmqfeed's ZMQFEED["MAX_FRAME_SIZE"] default
 RCVHWM = 100_000  # zmqfeed's ZMQFEED["RCVHWM"] default
 
 

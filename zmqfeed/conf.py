@@ -12,6 +12,10 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .core.session import Limits
+
+_LIMITS = Limits()  # the per-connection limits' defaults are the session's own
+
 DEFAULTS: dict[str, Any] = {
     # Run the subscriber inside the ASGI server. None: yes when the channel layer is in-memory.
     "EMBEDDED": None,
@@ -22,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     # Largest frame sent to clients, in bytes. Autobahn applies daphne's
     # --websocket-max-message-size (1 MiB by default) to what it sends too: keep this at most
     # that. Batches are cut to fit; a message whose envelope alone is larger is dropped.
-    "MAX_FRAME_SIZE": 1024 * 1024,
+    "MAX_FRAME_SIZE": _LIMITS.max_frame,
     # Messages of history kept per topic for `subscribe` with `since`.
     "HISTORY_SIZE": 1000,
     # Where the per-topic seqs and history live: a dotted path to a class, built with
@@ -33,13 +37,13 @@ DEFAULTS: dict[str, Any] = {
     # Redis URL of a history that takes one; None: the default channel layer's first host.
     "REDIS_URL": None,
     # Per WebSocket connection limits.
-    "MAX_SUBSCRIPTIONS": 100,
-    "MAX_CLIENT_FRAME": 64 * 1024,
-    "CLIENT_RATE": 50.0,  # client frames per second, sustained
-    "CLIENT_BURST": 200,  # client frames allowed in a burst
+    "MAX_SUBSCRIPTIONS": _LIMITS.max_subscriptions,
+    "MAX_CLIENT_FRAME": _LIMITS.max_client_frame,
+    "CLIENT_RATE": _LIMITS.rate,  # client frames per second, sustained
+    "CLIENT_BURST": _LIMITS.burst,  # client frames allowed in a burst
     # Bytes a connection may have queued unsent (daphne) before its frames are dropped, and
     # reported to it as a `gap`: a slow reader must not grow the server's memory unbounded.
-    "MAX_CLIENT_BACKLOG": 4 * 1024 * 1024,
+    "MAX_CLIENT_BACKLOG": _LIMITS.max_backlog,
     # Origins allowed to open WebSockets; None: those of ALLOWED_HOSTS (as Channels does).
     "ALLOWED_ORIGINS": None,
     # A drop or error of one kind is logged at most once per this many seconds per feed.

@@ -40,7 +40,8 @@ class Replay:
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-connection limits (the ZMQFEED settings of the same names)."""
+    """Per-connection limits: ZMQFEED's MAX_CLIENT_FRAME, MAX_SUBSCRIPTIONS, MAX_CLIENT_BACKLOG,
+    MAX_FRAME_SIZE, CLIENT_RATE and CLIENT_BURST, whose defaults are these."""
 
     max_client_frame: int = 64 * 1024
     max_subscriptions: int = 100
