@@ -1,0 +1,49 @@
+"""The consumer's two shortcuts around Channels, in process with Channels' own test client.
+
+Both lean on how Channels runs a consumer (checked here against the installed release):
+no channel-layer channel per connection (an unknown ``channel_layer_alias`` gives none), and
+no hop to a thread before each handler (``dispatch`` without ``aclose_old_connections``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.layers import channel_layers
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from zmqfeed.routing import websocket_urlpatterns
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def _talk(monkeypatch) -> tuple[dict, int, set[str]]:
+    hops = 0
+
+    async def counting() -> None:
+        nonlocal hops
+        hops += 1
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", counting)
+    layer = channel_layers["default"]
+    before = set(layer.channels)
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/ws/zmqfeed/")
+    connected, _ = await communicator.connect()
+    assert connected
+    for _ in range(5):
+        await communicator.send_json_to({"type": "ping", "id": 1})
+        reply = await communicator.receive_json_from(timeout=5)
+    created = set(layer.channels) - before
+    await communicator.disconnect()
+    for task in asyncio.all_tasks() - {asyncio.current_task()}:  # the embedded subscriber
+        task.cancel()
+    return reply, hops, created
+
+
+def test_a_connection_has_no_channel_and_no_thread_hop_per_frame(monkeypatch):
+    reply, hops, created = asyncio.run(_talk(monkeypatch))
+    assert reply == {"type": "pong", "id": 1}
+    assert hops == 0, "dispatch hopped to a thread per frame (Channels' own dispatch ran)"
+    assert created == set(), "a channel per connection (Channels' default) came back"
