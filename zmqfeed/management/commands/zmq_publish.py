@@ -22,7 +22,7 @@ import zmq
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from zmqfeed import conf
-from zmqfeed.core.framing import FRAMINGS
+from zmqfeed.core.vocabulary import FEED_DEFAULTS, FRAMINGS
 from zmqfeed.core.rates import LogThrottle
 from zmqfeed.endpoints import MULTICAST_REMEDY, parse_endpoint, transport_available
 from zmqfeed.producer import (
@@ -172,7 +172,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--framing",
             choices=FRAMINGS,
-            default="multipart",
+            default=FEED_DEFAULTS["framing"],
             help="multipart: [topic, payload] (default); prefix: one frame 'topic payload'; "
             "raw: one frame, the payload (no topic).",
         )
