@@ -22,8 +22,8 @@ import zmq
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from zmqfeed import conf
-from zmqfeed.core.vocabulary import FEED_DEFAULTS, FRAMINGS
 from zmqfeed.core.rates import LogThrottle
+from zmqfeed.core.vocabulary import FEED_DEFAULTS, FRAMINGS
 from zmqfeed.endpoints import MULTICAST_REMEDY, parse_endpoint, transport_available
 from zmqfeed.producer import (
     FileFollower,
