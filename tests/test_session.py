@@ -400,3 +400,35 @@ def test_every_seq_once_or_in_a_gap_and_subscribed_first(before, since, history,
         assert item[0] != "subscribed"
         covered.extend([item[1]] if item[0] == "msg" else range(item[1], item[2] + 1))
     assert covered == list(range(start, len(published) + 1))
+
+
+requests = st.lists(
+    st.one_of(
+        st.just({"type": "ping"}),
+        st.builds(
+            lambda kind, topic: {"type": kind, "feed": "f", "topic": topic},
+            st.sampled_from(["subscribe", "unsubscribe"]),
+            st.sampled_from(["a", "b", "staff", "nope"]),
+        ),
+        st.just({"type": "publish", "feed": "f", "topic": "a", "data": 1}),
+        st.just({"type": "bogus"}),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(requests)
+def test_every_request_is_answered_once_in_order(frames):
+    """Any sequence of requests (joins done at once): one reply each, in the order asked."""
+    s = ClientSession(ANONYMOUS, Limits(max_subscriptions=1), clock=Clock())
+    replies = []
+    for number, frame in enumerate(frames):
+        s.receive(CATALOG, orjson.dumps({**frame, "id": number}).decode())
+        for action in s.actions_to_do():
+            if isinstance(action, Join):
+                s.joined(action.feed, action.topic, Replay(0, [], 1))
+                replies.extend(orjson.loads(a.text)["id"] for a in s.actions_to_do())
+            elif isinstance(action, Send):
+                replies.append(orjson.loads(action.text)["id"])
+    assert replies == list(range(len(frames)))
