@@ -5,25 +5,33 @@ written (nothing dropped or changed) and that ``zmq_feeds import`` loads and exp
 Every ```json block of the page parses; every message envelope on it is one the contract
 allows for the feed it names: a known feed and topic, a ``zmq_topic`` that the topic
 matches, and ``encoding``, ``parts`` and ``upstream_seq`` as the feed's payload and frames
-give them. Every file is named on the page, and every feed has an envelope there.
+give them. Every file is named on the page, and every feed has an envelope there. Each
+envelope is then made real: its publisher's wire message is rebuilt from it, routed by the
+imported feed's own router, and must come back as the same envelope.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import gzip
+import hashlib
+import hmac
 import io
 import json
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from django.core.management import call_command
 
 from tests.conftest import ROOT
 from zmqfeed import schema
-from zmqfeed.models import Feed
+from zmqfeed.core.router import Router, topic_key
+from zmqfeed.models import Feed, load_catalog
 
 EXAMPLES_DIR = ROOT / "examples" / "feeds"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json"))
@@ -346,3 +354,147 @@ def test_each_envelope_is_one_the_contract_allows_for_its_feed(
         assert 0 <= upstream < 2 ** SEQ_FRAMES[seq_kinds[0]], where
     else:
         assert "upstream_seq" not in envelope, f"{where}: this feed has no sequence frame"
+
+
+# The page's envelopes, made real: wire message → the feed's router → the same envelope
+
+MAX_FRAME = 1024 * 1024  # MAX_FRAME_SIZE's default
+JUPYTER_KEY = b"a0436f6c-1916-498b-8eb9-e81ab9368e84"
+
+
+def _bytes_of(kind: str, value: Any, payload: str) -> bytes:
+    """The frame a publisher sent for a value decoded as ``kind``."""
+    if kind == "payload":
+        kind = payload
+    if kind == "binary":
+        return base64.b64decode(value)
+    if kind == "hex":
+        return bytes.fromhex(value)
+    if kind == "text":
+        return value.encode()
+    if kind == "msgpack":
+        return msgpack.packb(value, use_bin_type=True)
+    return json.dumps(value).encode()
+
+
+def _compressed(data: bytes, compression: str) -> bytes:
+    if compression == "zlib":
+        return zlib.compress(data)
+    if compression == "gzip":
+        return gzip.compress(data)
+    return data
+
+
+def wire(feed: dict[str, Any], envelope: dict[str, Any]) -> list[bytes]:
+    """The ZeroMQ message that the feed's publisher sent for this envelope."""
+    framing, payload = feed.get("framing", "multipart"), feed.get("payload", "json")
+    topic, data = envelope["zmq_topic"].encode(), envelope["data"]
+    if framing == "jupyter":
+        parts = [json.dumps(data[n]).encode() for n in ("header", "parent_header", "metadata")]
+        parts.append(json.dumps(data["content"]).encode())
+        signature = hmac.new(JUPYTER_KEY, b"".join(parts), hashlib.sha256).hexdigest().encode()
+        buffers = [base64.b64decode(b) for b in data["buffers"]]
+        return [topic, b"<IDS|MSG>", signature, *parts, *buffers]
+    body = _compressed(_bytes_of("payload", data, payload), feed.get("compression", "none"))
+    if framing == "raw":
+        return [body]
+    if framing == "prefix":
+        return [topic + feed.get("separator", " ").encode() + body]
+    frames, parts = [topic, body], list(envelope.get("parts", []))
+    for kind in feed.get("frames", ["payload"])[1:]:
+        if kind in SEQ_FRAMES:
+            size = SEQ_FRAMES[kind] // 8
+            order = "little" if kind.startswith("seq_le") else "big"
+            frames.append(envelope["upstream_seq"].to_bytes(size, order))
+        elif parts:
+            frames.append(_bytes_of(kind, parts.pop(0), payload))
+        else:
+            break
+    return frames + [base64.b64decode(part) for part in parts]
+
+
+def router_for(slug: str, seqs: dict[str, int] | None = None) -> Router:
+    """The router of the example feed ``slug``, imported into the test database."""
+    call_command("zmq_feeds", "import", str(EXAMPLES_DIR / f"{slug}.json"), stdout=io.StringIO())
+    feed = load_catalog().feed(slug)
+    assert feed is not None
+    router = Router(feed, MAX_FRAME)
+    key = JUPYTER_KEY if feed.framing == "jupyter" else b""
+    router.configure(feed, seqs or {}, key, "hmac-sha256" if key else "")
+    return router
+
+
+def routed_envelopes(router: Router, frames: list[bytes], ts: float) -> dict[str, dict]:
+    """Topic slug → the one envelope a message was routed to it as."""
+    routed = router.route([frames], ts)
+    assert not routed.dropped, routed.examples
+    found = {}
+    for batch in routed.topics:
+        assert len(batch.envelopes) == 1
+        found[batch.route.topic] = json.loads(batch.envelopes[0])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("envelope", "line"), envelopes(), ids=[f"line{line}" for _, line in envelopes()]
+)
+def test_each_envelope_is_what_the_feed_makes_of_its_wire_message(
+    db: None, envelope: dict[str, Any], line: int
+) -> None:
+    feed = FEEDS[envelope["feed"]]
+    key = topic_key(envelope["feed"], envelope["topic"])
+    router = router_for(envelope["feed"], {key: envelope["seq"] - 1})
+    found = routed_envelopes(router, wire(feed, envelope), envelope["ts"])
+    assert envelope["topic"] in found, f"publishers.md:{line}: routed to {sorted(found)} only"
+    assert found[envelope["topic"]] == envelope, f"publishers.md:{line}"
+
+
+ROUTING = [  # (feed, ZeroMQ message, the topics that take it)
+    ("misp", [b"misp_json {}"], {"published-events", "all"}),
+    ("misp", [b"misp_json_object {}"], {"objects", "all"}),
+    ("misp", [b"misp_json_object_reference {}"], {"object-references", "all"}),
+    ("misp", [b"misp_json_self {}"], {"status", "all"}),
+    ("monero", [b"json-minimal-chain_main:{}"], {"chain-minimal"}),
+    ("monero", [b"json-full-txpool_add:[]"], {"txpool-full"}),
+    ("seed-2011", [b"10001 42"], {"topic-10001", "all"}),
+    ("seed-2011", [b"100010 5"], {"all"}),
+    ("seed-2011", [b"9999 -17"], {"all"}),
+    ("bitcoin-core", [b"rawtx", b"\x01\x02", bytes(4)], {"rawtx"}),
+    ("pupil", [b"gaze.3d.01.", msgpack.packb({"confidence": 1.0})], {"gaze"}),
+    ("pupil", [b"notify.recording.started", msgpack.packb({})], {"notifications"}),
+    ("eddn", [zlib.compress(b'{"$schemaRef": "x"}')], {"all"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("slug", "frames", "topics"), ROUTING, ids=[f"{s}:{f[0][:28]!r}" for s, f, _ in ROUTING]
+)
+def test_each_topic_takes_what_its_name_says(
+    db: None, slug: str, frames: list[bytes], topics: set[str]
+) -> None:
+    assert set(routed_envelopes(router_for(slug), frames, 1764230000.0)) == topics
+
+
+def test_bitcoin_core_counts_a_jump_in_one_topic_as_lost_and_a_restart_as_none(db: None) -> None:
+    router = router_for("bitcoin-core")
+
+    def block(seq: int) -> list[bytes]:
+        return [b"hashblock", bytes(32), seq.to_bytes(4, "little")]
+
+    def tx(seq: int) -> list[bytes]:
+        return [b"hashtx", bytes(32), seq.to_bytes(4, "little")]
+
+    assert router.route([block(7), tx(100), block(8), tx(101)], 1.0).upstream_lost == 0
+    assert router.route([block(11)], 2.0).upstream_lost == 2  # 9 and 10 never came
+    assert router.route([block(0)], 3.0).upstream_lost == 0  # bitcoind started again
+    short = router.route([[b"hashblock", bytes(32), b"\x01\x00"]], 4.0)
+    assert short.dropped == {"bad_frames": 1}
+
+
+def test_jupyter_messages_with_a_bad_signature_are_dropped(db: None) -> None:
+    router = router_for("jupyter-iopub")
+    envelope = next(e for e, _ in envelopes() if e["feed"] == "jupyter-iopub")
+    frames = wire(FEEDS["jupyter-iopub"], envelope)
+    frames[2] = b"0" * 64
+    routed = router.route([frames], 1.0)
+    assert routed.dropped == {"bad_signature": 1} and not routed.topics
