@@ -33,6 +33,10 @@ def feed_form(endpoints: str, *, topics: list[dict[str, Any]] = (), **fields: An
         "endpoints": endpoints,
         "framing": "multipart",
         "payload": "json",
+        "frames": "payload",
+        "separator": " ",
+        "compression": "none",
+        "jupyter_connection_file": "",
         "enabled": "on",
         "max_message_size": "1048576",
         "topics-TOTAL_FORMS": str(len(topics)),
@@ -42,7 +46,9 @@ def feed_form(endpoints: str, *, topics: list[dict[str, Any]] = (), **fields: An
         **fields,
     }
     for index, topic in enumerate(topics):
-        data.update({f"topics-{index}-{key}": value for key, value in topic.items()})
+        data.update(
+            {f"topics-{index}-{key}": value for key, value in {"match": "prefix", **topic}.items()}
+        )
     return data
 
 
@@ -195,7 +201,14 @@ def test_topic_admin_lists_filters_and_requires_groups(admin_client: Client) -> 
     response = admin_client.get("/admin/zmqfeed/topic/", {"access__exact": "staff"})
     assert [t.slug for t in response.context["cl"].result_list] == ["z"]
 
-    data = {"feed": a.pk, "slug": "g", "name": "G", "prefix": "", "access": "group"}
+    data = {
+        "feed": a.pk,
+        "slug": "g",
+        "name": "G",
+        "prefix": "",
+        "match": "prefix",
+        "access": "group",
+    }
     response = admin_client.post("/admin/zmqfeed/topic/add/", data)
     assert errors_of(response) == {"groups": ['Access "group" needs at least one group.']}
     group = Group.objects.create(name="readers")

@@ -89,21 +89,23 @@ def test_decoder_refuses_unknown_framing_or_payload(framing: str, payload: str) 
 
 def test_size_counts_every_frame_and_the_limit_itself_is_allowed() -> None:
     decoder = Decoder("multipart", "text", 10)
-    assert decoder([b"abcd", b"efghij"]) == (b"abcd", b'"efghij"')  # 4 + 6 = 10
+    assert decoder([b"abcd", b"efghij"]) == (b"abcd", b'"efghij"', None)  # 4 + 6 = 10
     assert dropped_kind(decoder, [b"abcde", b"efghij"]) == "too_large"  # 5 + 6 = 11
     # Neither frame alone is over the limit: the sum is what counts.
     assert dropped_kind(decoder, [b"abcdefgh", b"abc"]) == "too_large"
 
 
-def test_oversize_message_is_too_large_even_with_wrong_frame_count() -> None:
+def test_oversize_message_is_too_large_whatever_its_frames() -> None:
     decoder = Decoder("multipart", "binary", 4)
     assert dropped_kind(decoder, [b"abc", b"def", b"ghi"]) == "too_large"
-    assert dropped_kind(decoder, [b"a", b"b", b"c"]) == "bad_frames"
+    assert dropped_kind(Decoder("prefix", "binary", 4), [b"abc", b"def"]) == "too_large"
 
 
-@pytest.mark.parametrize("framing", ["multipart", "prefix", "raw"])
-def test_decoder_drops_bad_frame_counts_for_every_framing(framing: str) -> None:
+@pytest.mark.parametrize("framing", ["prefix", "raw"])
+def test_one_frame_framings_drop_other_frame_counts(framing: str) -> None:
     assert dropped_kind(Decoder(framing, "text", BIG), [b"a", b"b", b"c"]) == "bad_frames"
+    assert dropped_kind(Decoder(framing, "text", BIG), []) == "bad_frames"
+    assert dropped_kind(Decoder("multipart", "text", BIG), []) == "bad_frames"
 
 
 # Decoder: text
@@ -111,7 +113,7 @@ def test_decoder_drops_bad_frame_counts_for_every_framing(framing: str) -> None:
 
 @pytest.mark.parametrize("text", ["", "hello", 'quote " and \\ backslash', "tab\tnl\n", "€ 😀"])
 def test_text_payload_arrives_as_the_same_string(text: str) -> None:
-    topic, fragment = Decoder("multipart", "text", BIG)([b"log", text.encode()])
+    topic, fragment, _ = Decoder("multipart", "text", BIG)([b"log", text.encode()])
     assert topic == b"log"
     assert envelope(fragment) == {"data": text}
 
@@ -124,7 +126,7 @@ def test_text_payload_that_is_not_utf8_is_dropped() -> None:
 
 @given(st.text())
 def test_any_text_round_trips(text: str) -> None:
-    _, fragment = Decoder("raw", "text", 1 << 30)([text.encode()])
+    _, fragment, _ = Decoder("raw", "text", 1 << 30)([text.encode()])
     assert envelope(fragment) == {"data": text}
 
 
@@ -146,7 +148,7 @@ def test_any_text_round_trips(text: str) -> None:
     ],
 )
 def test_json_payload_arrives_as_the_same_value(payload: bytes) -> None:
-    _, fragment = Decoder("multipart", "json", BIG)([b"t", payload])
+    _, fragment, _ = Decoder("multipart", "json", BIG)([b"t", payload])
     assert envelope(fragment) == {"data": json.loads(payload)}
 
 
@@ -179,7 +181,7 @@ def test_payload_that_is_not_json_is_dropped(payload: bytes) -> None:
 @pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**40, -(10**40)])
 def test_integers_beyond_64_bits_are_carried_with_every_digit(number: int) -> None:
     payload = b'{"n": %d}' % number
-    _, fragment = Decoder("multipart", "json", BIG)([b"t", payload])
+    _, fragment, _ = Decoder("multipart", "json", BIG)([b"t", payload])
     assert fragment == payload
     # A parser with arbitrary integers (the stdlib's, a browser's BigInt-aware one) sees them.
     assert json.loads(b'{"data":' + fragment + b"}") == {"data": {"n": number}}
@@ -198,7 +200,7 @@ def test_every_accepted_json_payload_parses_in_an_envelope(payload: bytes) -> No
     """Overflowing numbers and lone surrogates: either dropped, or readable by clients."""
     decoder = Decoder("multipart", "json", BIG)
     try:
-        _, fragment = decoder([b"t", payload])
+        _, fragment, _ = decoder([b"t", payload])
     except Dropped as exc:
         assert exc.kind == "invalid_json"
     else:
@@ -221,7 +223,7 @@ JSON_VALUES = st.recursive(
 @settings(max_examples=60)
 @given(JSON_VALUES)
 def test_any_json_value_round_trips(value: Any) -> None:
-    _, fragment = Decoder("multipart", "json", 1 << 30)([b"t", orjson.dumps(value)])
+    _, fragment, _ = Decoder("multipart", "json", 1 << 30)([b"t", orjson.dumps(value)])
     assert envelope(fragment) == {"data": value}
 
 
@@ -230,7 +232,7 @@ def test_any_json_value_round_trips(value: Any) -> None:
 def test_any_json_value_round_trips_from_stdlib_text(value: Any) -> None:
     """Publishers write JSON with other libraries: spaces, escapes, ``\\uXXXX`` all pass."""
     payload = json.dumps(value, indent=1, ensure_ascii=True).encode()
-    _, fragment = Decoder("prefix", "json", 1 << 30)([b"t " + payload])
+    _, fragment, _ = Decoder("prefix", "json", 1 << 30)([b"t " + payload])
     assert envelope(fragment) == {"data": value}
 
 
@@ -239,7 +241,7 @@ def test_any_json_value_round_trips_from_stdlib_text(value: Any) -> None:
 
 @pytest.mark.parametrize("payload", [b"", b"\x00\xff\xfe", b"plain text", bytes(range(256))])
 def test_binary_payload_arrives_as_base64(payload: bytes) -> None:
-    _, fragment = Decoder("multipart", "binary", BIG)([b"t", payload])
+    _, fragment, _ = Decoder("multipart", "binary", BIG)([b"t", payload])
     obj = envelope(fragment)
     assert obj["encoding"] == "base64"
     assert base64.b64decode(obj["data"], validate=True) == payload
@@ -248,7 +250,7 @@ def test_binary_payload_arrives_as_base64(payload: bytes) -> None:
 
 @given(st.binary())
 def test_any_bytes_round_trip(payload: bytes) -> None:
-    _, fragment = Decoder("raw", "binary", 1 << 30)([payload])
+    _, fragment, _ = Decoder("raw", "binary", 1 << 30)([payload])
     obj = envelope(fragment)
     assert obj["encoding"] == "base64"
     assert base64.b64decode(obj["data"], validate=True) == payload

@@ -313,15 +313,25 @@ def test_bad_zmq_messages_are_dropped_counted_and_logged_once_per_burst(site, se
     async def main():
         pub = Publisher(ctx)
         site.configure(
-            {"feeds": [feed_doc("bz", pub.endpoint, [{"slug": "all"}], max_message_size=1000)]}
+            {
+                "feeds": [
+                    feed_doc(
+                        "bz",
+                        pub.endpoint,
+                        [{"slug": "all"}],
+                        max_message_size=1000,
+                        frames=["payload", "seq_le32"],
+                    )
+                ]
+            }
         )
         ws = await eventually(lambda: _path(server, "bz/all"))
         probe = await until_flowing(pub, ws, "t", "0")
         for i in range(50):
             await pub.send("t", "{not json")
             await pub.send("t", b"\xff")
-            await pub.send("only one frame")
-            await pub.send("t", "1", "three frames")
+            await pub.send("t", "1", b"\x01\x02")  # a sequence frame of 2 bytes, not 4
+            await pub.send("t", "1", b"\x01\x02\x03\x04\x05")
             await pub.send("t", json.dumps("x" * 2000))
             await pub.send("t", str(i))
         got = await messages(ws, 50)

@@ -311,7 +311,7 @@ def make_envelope(feed: str, topic: str, seq: int, ztopic: bytes, ts: float, fra
 
 
 def test_message_envelope_is_the_documented_one() -> None:
-    _, fragment = Decoder("multipart", "json", 1024)([b"EUR.USD", b'{"bid": 1.05}'])
+    _, fragment, _ = Decoder("multipart", "json", 1024)([b"EUR.USD", b'{"bid": 1.05}'])
     envelope = make_envelope("prices", "eur", 42, b"EUR.USD", 1764230000.123, fragment)
     assert orjson.loads(envelope) == {
         "type": "message",
@@ -325,13 +325,13 @@ def test_message_envelope_is_the_documented_one() -> None:
 
 
 def test_message_envelopes_for_text_and_binary_feeds() -> None:
-    _, text = Decoder("prefix", "text", 1024)([b'log\xff line "one"'])
+    _, text, _ = Decoder("prefix", "text", 1024)([b'log\xff line "one"'])
     obj = orjson.loads(make_envelope("logs", "all", 1, b"log\xff", 1.5, text))
     assert obj["data"] == 'line "one"'
     assert obj["zmq_topic"] == "log\\xff"
     assert "encoding" not in obj
 
-    _, binary = Decoder("raw", "binary", 1024)([b"\x00\x01"])
+    _, binary, _ = Decoder("raw", "binary", 1024)([b"\x00\x01"])
     obj = orjson.loads(make_envelope("bin", "all", 7, b"", 2.0, binary))
     assert obj == {
         "type": "message",

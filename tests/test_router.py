@@ -81,10 +81,13 @@ def test_reconfiguring_keeps_the_seqs_of_the_topics_that_stay():
 
 def test_what_cannot_be_carried_is_dropped_by_reason_and_the_rest_goes_on():
     r = router(feed(TopicConfig("a", "A", "a"), max_size=50))
-    routed = r.route([[b"a", b"{"], [b"a"], [b"a", b"1" * 60], [b"a", b"2"]], 0.0)
-    assert routed.dropped == {"invalid_json": 1, "bad_frames": 1, "too_large": 1}
-    assert routed.example
-    assert [(m["seq"], m["data"]) for m in messages(routed, "a")] == [(1, 2)]
+    routed = r.route([[b"a", b"{"], [b"a"], [b"a", b"1" * 60], [b"a", b"2"], [b"b", b"3"]], 0.0)
+    assert routed.dropped == {"invalid_json": 1, "too_large": 1, "unrouted": 1}
+    assert set(routed.examples) == set(routed.dropped)  # each reason with its own example
+    assert "JSON" in routed.examples["invalid_json"] and "limit" in routed.examples["too_large"]
+    assert "'b'" in routed.examples["unrouted"]
+    # A topic-only message is a message with no data.
+    assert [(m["seq"], m["data"]) for m in messages(routed, "a")] == [(1, None), (2, 2)]
 
 
 def test_an_envelope_no_frame_can_carry_is_dropped_as_too_large():
@@ -143,7 +146,8 @@ def test_any_batches_number_every_topic_without_holes_in_frames_within_the_limit
             assert [q for f in t.frames for q in range(f.first, f.last + 1)] == list(
                 range(t.first, t.first + len(t.envelopes))
             )
-        assert sum(routed.dropped.values()) == len(batch) - len(valid)
+        unrouted = sum(1 for t, p in batch if _is_json(p) and not t.startswith(b""))
+        assert sum(routed.dropped.values()) == len(batch) - len(valid) + unrouted
     for topic, numbers in seen.items():
         assert numbers == list(range(1, len(numbers) + 1)), topic
 
@@ -154,3 +158,58 @@ def _is_json(payload: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+# Real publishers: the matching rule, exact topics, publisher sequence numbers
+
+
+def test_prefix_framing_matches_the_whole_frame_as_a_sub_filter_does():
+    seed = feed(
+        TopicConfig("one", "One", "1 "),  # the ZeroMQ idiom: topic 1, not 10
+        TopicConfig("ones", "Ones", "1"),  # 1, 10, 11, …
+        TopicConfig("exact", "Exact", "10", match="exact"),
+        framing="prefix",
+    )
+    r = router(seed)
+    routed = r.route([[b"1 5"], [b"10 6"], [b"11 7"], [b"2 8"]], 0.0)
+    assert [m["data"] for m in messages(routed, "one")] == [5]
+    assert [m["data"] for m in messages(routed, "ones")] == [5, 6, 7]
+    assert [(m["zmq_topic"], m["data"]) for m in messages(routed, "exact")] == [("10", 6)]
+    assert routed.dropped == {"unrouted": 1}
+    assert subscriptions(seed) == {b"1 ", b"1", b"10 "}
+
+
+def test_exact_topics_of_a_multipart_feed():
+    exact = feed(TopicConfig("t", "T", "tick", match="exact"), TopicConfig("p", "P", "tick."))
+    routed = router(exact).route([[b"tick", b"1"], [b"ticker", b"2"], [b"tick.x", b"3"]], 0.0)
+    assert [m["data"] for m in messages(routed, "t")] == [1]
+    assert [m["data"] for m in messages(routed, "p")] == [3]
+    assert routed.dropped == {"unrouted": 1}  # the SUB filter "tick" let "ticker" in
+    assert subscriptions(exact) == {b"tick", b"tick."}
+
+
+def test_a_jump_in_the_publishers_numbers_is_counted_per_topic():
+    bitcoin = FeedConfig(
+        "btc",
+        "B",
+        ("tcp://127.0.0.1:28332",),
+        payload="hex",
+        frames=("payload", "seq_le32"),
+        topics=(TopicConfig("all", "All", ""),),
+    )
+    r = router(bitcoin)
+
+    def msg(topic: bytes, seq: int) -> list[bytes]:
+        return [topic, b"\x01" * 32, seq.to_bytes(4, "little")]
+
+    first = r.route([msg(b"hashblock", 10), msg(b"hashtx", 500), msg(b"hashblock", 11)], 0.0)
+    assert first.upstream_lost == 0
+    assert [m["upstream_seq"] for m in messages(first, "all")] == [10, 500, 11]
+    later = r.route([msg(b"hashblock", 15), msg(b"hashtx", 501), msg(b"hashblock", 3)], 0.0)
+    assert later.upstream_lost == 3  # 12, 13, 14; a restart (3) is not a loss
+
+
+def test_raw_feeds_take_everything_into_their_empty_prefix_topics():
+    raw = feed(TopicConfig("all", "All", ""), framing="raw")
+    assert subscriptions(raw) == {b""}
+    assert [m["zmq_topic"] for m in messages(router(raw).route([[b"7"]], 0.0), "all")] == [""]

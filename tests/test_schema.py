@@ -28,10 +28,21 @@ BASE: dict[str, Any] = {
             "bind": False,
             "framing": "multipart",
             "payload": "json",
+            "frames": ["payload"],
+            "separator": " ",
+            "compression": "none",
+            "jupyter_connection_file": "",
             "enabled": True,
             "max_message_size": 1048576,
             "topics": [
-                {"slug": "eur", "name": "EUR", "prefix": "EUR", "access": "public", "groups": []}
+                {
+                    "slug": "eur",
+                    "name": "EUR",
+                    "prefix": "EUR",
+                    "match": "prefix",
+                    "access": "public",
+                    "groups": [],
+                }
             ],
         },
         {
@@ -41,14 +52,26 @@ BASE: dict[str, Any] = {
             "bind": True,
             "framing": "prefix",
             "payload": "text",
+            "frames": ["payload"],
+            "separator": " ",
+            "compression": "none",
+            "jupyter_connection_file": "",
             "enabled": False,
             "max_message_size": 65536,
             "topics": [
-                {"slug": "all", "name": "All", "prefix": "", "access": "staff", "groups": []},
+                {
+                    "slug": "all",
+                    "name": "All",
+                    "prefix": "",
+                    "match": "prefix",
+                    "access": "staff",
+                    "groups": [],
+                },
                 {
                     "slug": "ops",
                     "name": "Ops",
                     "prefix": "ops.",
+                    "match": "prefix",
                     "access": "group",
                     "groups": ["ops", "sre"],
                 },
@@ -82,6 +105,10 @@ def test_optional_keys_get_the_model_defaults() -> None:
                 "bind": False,
                 "framing": "multipart",
                 "payload": "json",
+                "frames": ["payload"],
+                "separator": " ",
+                "compression": "none",
+                "jupyter_connection_file": "",
                 "enabled": True,
                 "max_message_size": 1048576,
                 "topics": [
@@ -89,6 +116,7 @@ def test_optional_keys_get_the_model_defaults() -> None:
                         "slug": "t",
                         "name": "T",
                         "prefix": "",
+                        "match": "prefix",
                         "access": "public",
                         "groups": ["a", "b"],
                     }
@@ -125,16 +153,37 @@ BAD = [
     (_set("feeds.1.topics.0.access", "admins"),
      "feeds[1].topics[0].access: must be one of public, authenticated, staff, group, not 'admins'"),
     (_set("feeds.0.framing", "json"),
-     "feeds[0].framing: must be one of multipart, prefix, raw, not 'json'"),
+     "feeds[0].framing: must be one of multipart, prefix, raw, jupyter, not 'json'"),
     (_set("feeds.0.payload", None),
-     "feeds[0].payload: must be one of text, json, binary, not None"),
+     "feeds[0].payload: must be one of text, json, binary, hex, msgpack, not None"),
     (_set("feeds", {}), "feeds: must be a list, not an object"),
     (_set("feeds.0", "prices"), "feeds[0]: must be an object, not a string"),
     (_set("feeds.0.colour", "red"), "feeds[0].colour: unknown key; the keys are slug, name, "
-     "endpoints, bind, framing, payload, enabled, max_message_size, topics"),
+     "endpoints, bind, framing, payload, frames, separator, compression, "
+     "jupyter_connection_file, enabled, max_message_size, topics"),
     (_set("feeds.1.topics.1.feed", "logs"), "feeds[1].topics[1].feed: unknown key; the keys "
-     "are slug, name, prefix, access, groups"),
+     "are slug, name, prefix, match, access, groups"),
     (_set("version", 2), "document.version: unknown key; the keys are feeds"),
+    (_set("feeds.0.frames", ["seq_le32"]),
+     "feeds[0].frames: frame 1 is the message's data: a sequence number can only follow it"),
+    (_set("feeds.0.frames", ["payload", "seq_le32", "seq_be64"]),
+     "feeds[0].frames: at most one frame can be the publisher's sequence number"),
+    (_set("feeds.0.frames", ["payload", "nope"]),
+     "feeds[0].frames[1]: must be one of payload, text, json, binary, hex, seq_le32, seq_be32, "
+     "seq_le64, seq_be64, not 'nope'"),
+    (_set("feeds.0.frames", []), 'feeds[0].frames: must name at least frame 1, the data '
+     '(e.g. ["payload"])'),
+    (_set("feeds.1.separator", ""), "feeds[1].separator: must not be empty (the default is one "
+     "space)"),
+    (_set("feeds.0.compression", "lz4"),
+     "feeds[0].compression: must be one of none, zlib, gzip, not 'lz4'"),
+    (_set("feeds.0.jupyter_connection_file", "/run/kernel.json"),
+     "feeds[0].jupyter_connection_file: is read only with framing 'jupyter': leave it empty"),
+    (_set("feeds.0.framing", "raw"), "feeds[0].topics[0].prefix: a raw feed's messages have no "
+     "topic, so this prefix would match nothing: leave it empty (or use multipart or prefix "
+     "framing)"),
+    (_set("feeds.0.topics.0.match", "glob"),
+     "feeds[0].topics[0].match: must be one of prefix, exact, not 'glob'"),
     (_delete("feeds"), "document.feeds: is required"),
     (_delete("feeds.0.endpoints"), "feeds[0].endpoints: is required"),
     (_delete("feeds.1.topics.0.name"), "feeds[1].topics[0].name: is required"),
@@ -263,6 +312,10 @@ def test_export_sorts_and_writes_every_key() -> None:
                 "bind": True,
                 "framing": "raw",
                 "payload": "binary",
+                "frames": ["payload"],
+                "separator": " ",
+                "compression": "none",
+                "jupyter_connection_file": "",
                 "enabled": False,
                 "max_message_size": 10,
                 "topics": [],
@@ -274,6 +327,10 @@ def test_export_sorts_and_writes_every_key() -> None:
                 "bind": False,
                 "framing": "multipart",
                 "payload": "json",
+                "frames": ["payload"],
+                "separator": " ",
+                "compression": "none",
+                "jupyter_connection_file": "",
                 "enabled": True,
                 "max_message_size": 1048576,
                 "topics": [
@@ -281,10 +338,18 @@ def test_export_sorts_and_writes_every_key() -> None:
                         "slug": "a",
                         "name": "A",
                         "prefix": "x",
+                        "match": "prefix",
                         "access": "group",
                         "groups": ["p", "q"],
                     },
-                    {"slug": "b", "name": "B", "prefix": "", "access": "public", "groups": []},
+                    {
+                        "slug": "b",
+                        "name": "B",
+                        "prefix": "",
+                        "match": "prefix",
+                        "access": "public",
+                        "groups": [],
+                    },
                 ],
             },
         ]
@@ -308,6 +373,7 @@ def topics(draw: st.DrawFn) -> dict[str, Any]:
         "slug": draw(slugs),
         "name": draw(names),
         "prefix": draw(st.text(TEXT, max_size=30)),
+        "match": draw(st.sampled_from(schema.MATCHES)),
         "access": access,
         "groups": sorted(set(groups)),
     }
@@ -319,16 +385,30 @@ def feeds(draw: st.DrawFn) -> dict[str, Any]:
     host = st.sampled_from(["*", "127.0.0.1"] if bind else ["127.0.0.1", "feeds.example.com"])
     tcp = st.builds("tcp://{}:{}".format, host, st.integers(1, 65535))
     ipc = st.builds("ipc:///tmp/{}.sock".format, slugs)
+    kind = framing.FRAMINGS
+    chosen = draw(st.sampled_from(kind))
+    data_kinds = [k for k in framing.FRAME_KINDS if k not in schema.SEQ_KINDS]
+    frames = [draw(st.sampled_from(data_kinds))]
+    frames += draw(st.lists(st.sampled_from(data_kinds), max_size=2))
+    if draw(st.booleans()):
+        frames.append(draw(st.sampled_from(schema.SEQ_KINDS)))
+    chosen_topics = draw(st.lists(topics(), max_size=3, unique_by=lambda t: t["slug"]))
+    if chosen == "raw":  # a raw feed's topics have no prefix
+        chosen_topics = [{**t, "prefix": ""} for t in chosen_topics]
     return {
         "slug": draw(slugs),
         "name": draw(names),
         "endpoints": draw(st.lists(tcp | ipc, min_size=1, max_size=3, unique=True)),
         "bind": bind,
-        "framing": draw(st.sampled_from(framing.FRAMINGS)),
+        "framing": chosen,
         "payload": draw(st.sampled_from(framing.PAYLOADS)),
+        "frames": frames,
+        "separator": draw(st.sampled_from([" ", ":", "|", " :: "])),
+        "compression": draw(st.sampled_from(framing.COMPRESSIONS)),
+        "jupyter_connection_file": "/run/k.json" if chosen == "jupyter" else "",
         "enabled": draw(st.booleans()),
         "max_message_size": draw(st.integers(1, schema.MAX_MESSAGE_SIZE_MAX)),
-        "topics": draw(st.lists(topics(), max_size=3, unique_by=lambda t: t["slug"])),
+        "topics": chosen_topics,
     }
 
 
@@ -342,8 +422,9 @@ def as_catalog(document: dict[str, Any]) -> Catalog:
     return Catalog(
         tuple(
             FeedConfig(
-                **{k: v for k, v in f.items() if k not in ("endpoints", "topics")},
+                **{k: v for k, v in f.items() if k not in ("endpoints", "topics", "frames")},
                 endpoints=tuple(f["endpoints"]),
+                frames=tuple(f["frames"]),
                 topics=tuple(
                     TopicConfig(**{**t, "groups": frozenset(t["groups"])}) for t in f["topics"]
                 ),

@@ -326,7 +326,7 @@ def test_no_module_keeps_its_own_copy() -> None:
 
 def test_the_copy_finder_finds_copies() -> None:
     source = (
-        'SLUG_MAX = 40\nX = ("raw", "prefix", "multipart")\nY = "any logged-in user"\n'
+        'SLUG_MAX = 40\nX = ("raw", "prefix", "jupyter", "multipart")\nY = "any logged-in user"\n'
         "MAX_MESSAGE_SIZE_DEFAULT: int = 1024 * 1024\nTOPIC_DEFAULTS = {'prefix': ''}\n"
         "NAME_MAX = vocabulary.NAME_MAX\n"
     )

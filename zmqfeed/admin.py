@@ -15,9 +15,22 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .core.vocabulary import ACCESS_GROUP, FEED_KEYS, TOPIC_KEYS
+from .core.vocabulary import (
+    ACCESS_GROUP,
+    FEED_DEFAULTS,
+    FEED_KEYS,
+    FRAME_KINDS,
+    SEPARATOR_MAX,
+    TOPIC_KEYS,
+)
 from .models import Feed, Topic
-from .schema import endpoint_list_problems
+from .schema import (
+    connection_file_problem,
+    endpoint_list_problems,
+    frames_problem,
+    raw_prefix_problem,
+    separator_problem,
+)
 
 
 class EndpointsField(forms.CharField):
@@ -42,10 +55,46 @@ class EndpointsField(forms.CharField):
             raise ValidationError([problem for _, problem in problems])
 
 
+class FramesField(forms.CharField):
+    """The model's JSON list of frame kinds as one line: ``payload, seq_le32``."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value)
+        return [kind for kind in text.replace(",", " ").split() if kind]
+
+    def validate(self, value: list[str]) -> None:
+        super().validate(value)
+        unknown = [kind for kind in value if kind not in FRAME_KINDS]
+        if unknown:
+            raise ValidationError(
+                f"Unknown frame kind(s) {', '.join(unknown)}; "
+                f"the kinds are {', '.join(FRAME_KINDS)}."
+            )
+        problem = frames_problem(value)
+        if problem:
+            raise ValidationError(problem[0].upper() + problem[1:] + ".")
+
+
 class FeedForm(forms.ModelForm):
     endpoints = EndpointsField(
         help_text="One per line, e.g. tcp://127.0.0.1:5556, ipc:///run/feed.sock, "
         "epgm://eth0;239.192.1.1:5555 (multicast only where this libzmq has it)."
+    )
+    frames = FramesField(
+        initial=", ".join(FEED_DEFAULTS["frames"]),
+        help_text="Multipart: what frame 1, 2, … after the topic carry, e.g. "
+        f"“payload, seq_le32”. Kinds: {', '.join(FRAME_KINDS)}. Frame 1 is the data, "
+        "later frames its parts; a sequence number becomes upstream_seq.",
+    )
+    # Not stripped: one space is the usual separator.
+    separator = forms.CharField(
+        strip=False,
+        max_length=SEPARATOR_MAX,
+        initial=FEED_DEFAULTS["separator"],
+        help_text="Prefix framing: what stands between topic and payload (one space by default).",
     )
 
     class Meta:
@@ -58,6 +107,16 @@ class FeedForm(forms.ModelForm):
             problems = endpoint_list_problems(data["endpoints"], bind=data["bind"])
             if problems:
                 self.add_error("endpoints", [problem for _, problem in problems])
+        if "separator" in data:
+            problem = separator_problem(data["separator"])
+            if problem:
+                self.add_error("separator", problem[0].upper() + problem[1:] + ".")
+        if "framing" in data:
+            problem = connection_file_problem(
+                data["framing"], data.get("jupyter_connection_file") or ""
+            )
+            if problem:
+                self.add_error("jupyter_connection_file", f"This file {problem}.")
         return data
 
 
@@ -70,7 +129,22 @@ class TopicForm(forms.ModelForm):
         data = super().clean()
         if data.get("access") == ACCESS_GROUP and not data.get("groups"):
             self.add_error("groups", f'Access "{ACCESS_GROUP}" needs at least one group.')
+        # In a feed's inline the feed is the form's parent, with the framing being saved.
+        feed = data.get("feed") or (
+            self.instance.feed if self.instance.feed_id or _has_feed(self.instance) else None
+        )
+        if feed is not None and "prefix" in data:
+            problem = raw_prefix_problem(feed.framing, data["prefix"])
+            if problem:
+                self.add_error("prefix", problem[0].upper() + problem[1:] + ".")
         return data
+
+
+def _has_feed(topic: Topic) -> bool:
+    try:
+        return topic.feed is not None
+    except Topic.feed.RelatedObjectDoesNotExist:
+        return False
 
 
 class TopicInline(admin.TabularInline):
@@ -108,6 +182,15 @@ class FeedAdmin(admin.ModelAdmin):
         (
             "ZeroMQ source",
             {"fields": ("endpoints", "bind", "framing", "payload", "max_message_size")},
+        ),
+        (
+            "Real publishers' formats",
+            {
+                "fields": ("frames", "separator", "compression", "jupyter_connection_file"),
+                "description": "How a publisher's frames are read beyond topic and payload: "
+                "further frames and sequence numbers (multipart), the separator (prefix), "
+                "compression, and a Jupyter kernel's connection file (jupyter).",
+            },
         ),
         ("History", {"fields": ("created", "updated"), "classes": ("collapse",)}),
     )

@@ -7,6 +7,11 @@ from prometheus_client import Counter, Gauge
 
 RECEIVED = Counter("zmqfeed_received_messages", "ZeroMQ messages read", ["feed"])
 DROPPED = Counter("zmqfeed_dropped_messages", "ZeroMQ messages dropped", ["feed", "reason"])
+UPSTREAM_LOST = Counter(
+    "zmqfeed_upstream_lost_messages",
+    "Messages the publishers numbered (upstream_seq) that never reached the feed",
+    ["feed"],
+)
 ROUTED = Counter("zmqfeed_routed_messages", "Messages routed to a topic", ["feed", "topic"])
 BATCHES = Counter("zmqfeed_batches", "Frames sent to topic groups", ["feed"])
 FEEDS = Gauge("zmqfeed_feeds_running", "Feeds with an open SUB socket in this process")

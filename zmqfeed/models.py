@@ -22,6 +22,14 @@ def _choices(name: str, choices: tuple[tuple[str, str], ...]) -> type[models.Tex
 Framing = _choices("Framing", vocab.FRAMING_CHOICES)
 Payload = _choices("Payload", vocab.PAYLOAD_CHOICES)
 Access = _choices("Access", vocab.ACCESS_CHOICES)
+Compression = _choices("Compression", vocab.COMPRESSION_CHOICES)
+Match = _choices("Match", vocab.MATCH_CHOICES)
+
+
+def default_frames() -> list[str]:
+    return list(vocab.FEED_DEFAULTS["frames"])
+
+
 _FEED = vocab.FEED_DEFAULTS
 _TOPIC = vocab.TOPIC_DEFAULTS
 
@@ -46,6 +54,30 @@ class Feed(models.Model):
     payload = models.CharField(
         max_length=vocab.CHOICE_MAX, choices=Payload.choices, default=_FEED["payload"]
     )
+    frames = models.JSONField(
+        default=default_frames,
+        help_text="Multipart: what frame 1, 2, … after the topic carry, e.g. "
+        '["payload", "seq_le32"]: payload, text, json, binary, hex, or a publisher '
+        "sequence number seq_le32, seq_be32, seq_le64, seq_be64.",
+    )
+    separator = models.CharField(
+        max_length=vocab.SEPARATOR_MAX,
+        default=_FEED["separator"],
+        help_text="Prefix framing: what stands between topic and payload (one space by default).",
+    )
+    compression = models.CharField(
+        max_length=vocab.CHOICE_MAX,
+        choices=Compression.choices,
+        default=_FEED["compression"],
+        help_text="Undone before the payload is decoded; the decompressed size counts "
+        "against the maximum message size.",
+    )
+    jupyter_connection_file = models.CharField(
+        max_length=vocab.PATH_MAX,
+        blank=True,
+        help_text="Jupyter framing: the kernel's connection file, whose key verifies every "
+        "message (read by the subscriber; the key is never stored here). Empty: not verified.",
+    )
     enabled = models.BooleanField(default=_FEED["enabled"])
     max_message_size = models.PositiveIntegerField(
         default=_FEED["max_message_size"],
@@ -69,7 +101,15 @@ class Topic(models.Model):
     prefix = models.CharField(
         max_length=vocab.PREFIX_MAX,
         blank=True,  # no default: a CharField's is "", which is TOPIC_DEFAULTS["prefix"]
-        help_text="ZeroMQ topic prefix (UTF-8). Empty matches every message of the feed.",
+        help_text="ZeroMQ topic prefix (UTF-8), compared with the topic frame's bytes as a "
+        "ZeroMQ SUB filter does (prefix framing: with the whole frame, so '1 ' takes topic 1, "
+        "not 10). Empty matches every message of the feed.",
+    )
+    match = models.CharField(
+        max_length=vocab.CHOICE_MAX,
+        choices=Match.choices,
+        default=_TOPIC["match"],
+        help_text="prefix: topics that start with the prefix; exact: the topic itself.",
     )
     access = models.CharField(
         max_length=vocab.CHOICE_MAX, choices=Access.choices, default=_TOPIC["access"]
@@ -97,6 +137,7 @@ def load_catalog() -> Catalog:
                 slug=t.slug,
                 name=t.name,
                 prefix=t.prefix,
+                match=t.match,
                 access=t.access,
                 groups=frozenset(g.name for g in t.groups.all()),
             )
@@ -110,6 +151,10 @@ def load_catalog() -> Catalog:
                 bind=feed.bind,
                 framing=feed.framing,
                 payload=feed.payload,
+                frames=tuple(feed.frames or vocab.FEED_DEFAULTS["frames"]),
+                separator=feed.separator,
+                compression=feed.compression,
+                jupyter_connection_file=feed.jupyter_connection_file,
                 enabled=feed.enabled,
                 max_message_size=feed.max_message_size,
                 topics=topics,

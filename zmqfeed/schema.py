@@ -15,16 +15,25 @@ from .core.catalog import Catalog, FeedConfig, TopicConfig
 from .core.vocabulary import (
     ACCESS,
     ACCESS_GROUP,
+    COMPRESSIONS,
     FEED_DEFAULTS,
     FEED_KEYS,
     FEED_REQUIRED,
+    FRAME_KINDS,
+    FRAMES_MAX,
+    FRAMING_JUPYTER,
+    FRAMING_RAW,
     FRAMINGS,
     GROUP_NAME_MAX,
+    MATCHES,
     MAX_MESSAGE_SIZE_MAX,
     MAX_MESSAGE_SIZE_MIN,
     NAME_MAX,
+    PATH_MAX,
     PAYLOADS,
     PREFIX_MAX,
+    SEPARATOR_MAX,
+    SEQ_KINDS,
     SLUG_MAX,
     TOPIC_DEFAULTS,
     TOPIC_KEYS,
@@ -168,12 +177,68 @@ def _groups(value: object, path: str) -> list[str]:
     return sorted(set(groups))
 
 
+def frames_problem(frames: list[str]) -> str | None:
+    """What is wrong with a valid-kinds ``frames`` list as a whole, if anything."""
+    if not frames:
+        return 'must name at least frame 1, the data (e.g. ["payload"])'
+    if frames[0] in SEQ_KINDS:
+        return "frame 1 is the message's data: a sequence number can only follow it"
+    if sum(kind in SEQ_KINDS for kind in frames) > 1:
+        return "at most one frame can be the publisher's sequence number"
+    return None
+
+
+def separator_problem(separator: str) -> str | None:
+    if not separator:
+        return "must not be empty (the default is one space)"
+    if len(separator.encode()) > SEPARATOR_MAX:
+        return f"must be at most {SEPARATOR_MAX} bytes"
+    return None
+
+
+def raw_prefix_problem(framing: str, prefix: str) -> str | None:
+    """A raw feed's messages have no topic, so a topic with a prefix would take none."""
+    if framing == FRAMING_RAW and prefix:
+        return (
+            "a raw feed's messages have no topic, so this prefix would match nothing: "
+            "leave it empty (or use multipart or prefix framing)"
+        )
+    return None
+
+
+def connection_file_problem(framing: str, path: str) -> str | None:
+    if path and framing != FRAMING_JUPYTER:
+        return f"is read only with framing {FRAMING_JUPYTER!r}: leave it empty"
+    return None
+
+
+def _frames(value: object, path: str) -> list[str]:
+    frames = _list(value, path)
+    if len(frames) > FRAMES_MAX:
+        raise SchemaError(path, f"must list at most {FRAMES_MAX} frames")
+    for index, kind in enumerate(frames):
+        _choice(kind, f"{path}[{index}]", FRAME_KINDS)
+    problem = frames_problem(frames)
+    if problem:
+        raise SchemaError(path, problem)
+    return list(frames)
+
+
+def _separator(value: object, path: str) -> str:
+    separator = _string(value, path, max_length=SEPARATOR_MAX, empty=True)
+    problem = separator_problem(separator)
+    if problem:
+        raise SchemaError(path, problem)
+    return separator
+
+
 def _topic(obj: object, path: str) -> dict[str, Any]:
     raw = {**TOPIC_DEFAULTS, **_keys(obj, path, TOPIC_REQUIRED, TOPIC_KEYS)}
     topic = {
         "slug": _slug(raw["slug"], f"{path}.slug"),
         "name": _string(raw["name"], f"{path}.name", max_length=NAME_MAX),
         "prefix": _string(raw["prefix"], f"{path}.prefix", max_length=PREFIX_MAX, empty=True),
+        "match": _choice(raw["match"], f"{path}.match", MATCHES),
         "access": _choice(raw["access"], f"{path}.access", ACCESS),
         "groups": _groups(raw["groups"], f"{path}.groups"),
     }
@@ -187,20 +252,35 @@ def _feed(obj: object, path: str) -> dict[str, Any]:
     slug = _slug(raw["slug"], f"{path}.slug")
     name = _string(raw["name"], f"{path}.name", max_length=NAME_MAX)
     bind = _bool(raw["bind"], f"{path}.bind")
-    feed = {
+    feed: dict[str, Any] = {
         "slug": slug,
         "name": name,
         "endpoints": _endpoints(raw["endpoints"], f"{path}.endpoints", bind=bind),
         "bind": bind,
         "framing": _choice(raw["framing"], f"{path}.framing", FRAMINGS),
         "payload": _choice(raw["payload"], f"{path}.payload", PAYLOADS),
+        "frames": _frames(raw["frames"], f"{path}.frames"),
+        "separator": _separator(raw["separator"], f"{path}.separator"),
+        "compression": _choice(raw["compression"], f"{path}.compression", COMPRESSIONS),
+        "jupyter_connection_file": _string(
+            raw["jupyter_connection_file"],
+            f"{path}.jupyter_connection_file",
+            max_length=PATH_MAX,
+            empty=True,
+        ),
         "enabled": _bool(raw["enabled"], f"{path}.enabled"),
         "max_message_size": _max_message_size(raw["max_message_size"], f"{path}.max_message_size"),
     }
+    problem = connection_file_problem(feed["framing"], feed["jupyter_connection_file"])
+    if problem:
+        raise SchemaError(f"{path}.jupyter_connection_file", problem)
     topics = []
     seen: dict[str, int] = {}
     for index, item in enumerate(_list(raw["topics"], f"{path}.topics")):
         topic = _topic(item, f"{path}.topics[{index}]")
+        problem = raw_prefix_problem(feed["framing"], topic["prefix"])
+        if problem:
+            raise SchemaError(f"{path}.topics[{index}].prefix", problem)
         if topic["slug"] in seen:
             raise SchemaError(
                 f"{path}.topics[{index}].slug",
@@ -244,6 +324,7 @@ def export(catalog: Catalog) -> dict[str, Any]:
 def _export_feed(feed: FeedConfig) -> dict[str, Any]:
     document = {key: getattr(feed, key) for key in FEED_KEYS}
     document["endpoints"] = list(feed.endpoints)
+    document["frames"] = list(feed.frames)
     document["topics"] = [_export_topic(t) for t in sorted(feed.topics, key=lambda t: t.slug)]
     return document
 

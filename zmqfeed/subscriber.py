@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from . import conf, metrics
 from .core.catalog import Catalog, FeedConfig
 from .core.rates import LogThrottle
 from .core.router import Routed, Router
+from .core.vocabulary import FRAMING_JUPYTER
 from .endpoints import MULTICAST, MULTICAST_REMEDY, parse_endpoint, transport_available
 from .history import History
 from .preflight import start_problem
@@ -30,6 +32,16 @@ from .watch import CatalogWatcher
 log = logging.getLogger("zmqfeed.subscriber")
 
 WAKE_INTERVAL_MS = 100
+
+
+def read_connection_key(path: str) -> tuple[bytes, str]:
+    """The signing key and scheme of a Jupyter kernel's connection file (never logged)."""
+    with open(path, encoding="utf-8") as file:
+        info = json.load(file)
+    key = info.get("key", "")
+    if not isinstance(key, str):
+        raise ValueError(f"{path}: 'key' is not a string")
+    return key.encode(), str(info.get("signature_scheme") or "hmac-sha256")
 
 
 class FeedReader:
@@ -54,6 +66,7 @@ class FeedReader:
         self.filters: set[bytes] = set()
         self.task: asyncio.Task | None = None
         self.received = metrics.RECEIVED.labels(feed.slug)
+        self.upstream_lost = metrics.UPSTREAM_LOST.labels(feed.slug)
         self.batches = metrics.BATCHES.labels(feed.slug)
         self.routed: dict[str, Any] = {}  # topic key → its ROUTED counter
 
@@ -68,7 +81,14 @@ class FeedReader:
         for key in self.router.unnumbered(feed):
             # A Redis that came back empty must not restart the numbering.
             seqs[key] = max(await self.history.latest(key), self.known_seqs.get(key, 0))
-        self.router.configure(feed, seqs)
+        signing_key, scheme = b"", ""
+        if feed.framing == FRAMING_JUPYTER and feed.jupyter_connection_file:
+            # Unreadable: this raises, and the feed waits for the next reload rather than
+            # take messages it cannot verify.
+            signing_key, scheme = await asyncio.to_thread(
+                read_connection_key, feed.jupyter_connection_file
+            )
+        self.router.configure(feed, seqs, signing_key, scheme)
         self.feed = feed
         self.routed = {
             key: metrics.ROUTED.labels(route.feed, route.topic)
@@ -170,7 +190,17 @@ class FeedReader:
         routed = self.router.route(batch, time.time())
         self.received.inc(len(batch))
         if routed.dropped:
-            self._count_drops(routed.dropped, routed.example)
+            self._count_drops(routed.dropped, routed.examples)
+        if routed.upstream_lost:
+            self.upstream_lost.inc(routed.upstream_lost)
+            total = self.throttle.ready((self.feed.slug, "upstream"), routed.upstream_lost)
+            if total is not None:
+                log.warning(
+                    "feed %s: the publishers' sequence numbers skipped %d message(s) "
+                    "(lost before they reached the gateway)",
+                    self.feed.slug,
+                    total,
+                )
         if routed.topics:
             await self._send(routed)
 
@@ -198,7 +228,7 @@ class FeedReader:
         for frame in frames:
             await self.layer.group_send(group, frame.event(group))
 
-    def _count_drops(self, dropped: dict[str, int], example: str) -> None:
+    def _count_drops(self, dropped: dict[str, int], examples: dict[str, str]) -> None:
         for kind, count in dropped.items():
             metrics.DROPPED.labels(self.feed.slug, kind).inc(count)
             total = self.throttle.ready((self.feed.slug, kind), count)
@@ -208,7 +238,7 @@ class FeedReader:
                     self.feed.slug,
                     total,
                     kind,
-                    example,
+                    examples[kind],
                 )
 
 

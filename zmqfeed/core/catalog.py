@@ -20,6 +20,8 @@ class TopicConfig:
     slug: str
     name: str
     prefix: str = TOPIC_DEFAULTS["prefix"]
+    # Keyword-only (after the positional fields in __init__), but in the vocabulary's order.
+    match: str = field(default=TOPIC_DEFAULTS["match"], kw_only=True)
     access: str = TOPIC_DEFAULTS["access"]
     groups: frozenset[str] = frozenset()  # TOPIC_DEFAULTS["groups"], as a set
 
@@ -36,6 +38,13 @@ class FeedConfig:
     bind: bool = FEED_DEFAULTS["bind"]
     framing: str = FEED_DEFAULTS["framing"]
     payload: str = FEED_DEFAULTS["payload"]
+    # How real publishers' frames are read; keyword-only, but in the vocabulary's order.
+    frames: tuple[str, ...] = field(default=tuple(FEED_DEFAULTS["frames"]), kw_only=True)
+    separator: str = field(default=FEED_DEFAULTS["separator"], kw_only=True)
+    compression: str = field(default=FEED_DEFAULTS["compression"], kw_only=True)
+    jupyter_connection_file: str = field(
+        default=FEED_DEFAULTS["jupyter_connection_file"], kw_only=True
+    )
     enabled: bool = FEED_DEFAULTS["enabled"]
     max_message_size: int = FEED_DEFAULTS["max_message_size"]
     topics: tuple[TopicConfig, ...] = ()  # FEED_DEFAULTS["topics"], as a tuple

@@ -18,6 +18,7 @@ from .catalog import FeedConfig, TopicConfig, group_name
 from .framing import Decoder, Dropped, decode_topic
 from .matching import Matcher
 from .protocol import Frame, frames, message_head, message_tail
+from .vocabulary import FRAMING_PREFIX, FRAMING_RAW, MATCH_EXACT
 
 ROUTE_CACHE_LIMIT = 50_000  # distinct ZeroMQ topics remembered before the cache starts over
 SEQ_DIGITS = 20  # room for any seq in an envelope
@@ -53,22 +54,44 @@ class TopicBatch:
 
 @dataclass
 class Routed:
-    """The outcome of one batch: per topic, and what was dropped by reason."""
+    """The outcome of one batch: per topic, what was dropped by reason (with an example of
+    each reason, for the log), and how many messages the publishers' own numbers skipped."""
 
     topics: list[TopicBatch] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
-    example: str = ""  # one dropped message's reason, for the log
+    examples: dict[str, str] = field(default_factory=dict)
+    upstream_lost: int = 0
 
     def history(self) -> dict[str, tuple[int, list[bytes]]]:
         """Topic key → (seq of the first envelope, envelopes): what the history appends."""
         return {t.route.key: (t.first, t.envelopes) for t in self.topics}
 
 
+def match_entries(feed: FeedConfig) -> list[tuple[bytes, TopicConfig, bool]]:
+    """(bytes, topic, exact) per topic: what the topic frame's raw bytes are compared with.
+
+    With prefix framing the topic frame is the whole frame, so an exact topic is the prefix
+    followed by the separator, as a ZeroMQ SUB filter would have it ("1 " takes topic 1).
+    """
+    separator = feed.separator.encode()
+    entries = []
+    for topic in feed.topics:
+        exact = topic.match == MATCH_EXACT
+        if feed.framing == FRAMING_PREFIX and exact:
+            entries.append((topic.prefix_bytes + separator, topic, False))
+        else:
+            entries.append((topic.prefix_bytes, topic, exact))
+    return entries
+
+
 def subscriptions(feed: FeedConfig) -> set[bytes]:
-    """The SUB socket filters: the topic prefixes (everything for raw framing)."""
-    if feed.framing == "raw" or any(t.prefix == "" for t in feed.topics):
-        return {b""} if feed.topics else set()
-    return {t.prefix_bytes for t in feed.topics}
+    """The SUB socket filters, from the same rule as the matching (everything for raw)."""
+    if not feed.topics:
+        return set()
+    if feed.framing == FRAMING_RAW:
+        return {b""}
+    filters = {prefix for prefix, _, _ in match_entries(feed)}
+    return {b""} if b"" in filters else filters
 
 
 class Router:
@@ -76,9 +99,12 @@ class Router:
         self.feed = feed
         self.max_frame = max_frame
         self.routes: dict[str, Route] = {}
-        self.decoder = Decoder(feed.framing, feed.payload, feed.max_message_size)
+        self.decoder = decoder(feed)
         self._matcher = Matcher(())
         self._cache: dict[bytes, tuple[bytes, tuple[Route, ...]]] = {}
+        self._whole_frame = 0  # prefix framing: how many bytes of the frame decide a match
+        self._frame_cache: dict[bytes, tuple[Route, ...]] = {}
+        self._upstream: dict[bytes, int] = {}  # the last publisher seq seen, per ZeroMQ topic
         self._max_tail = max_frame
 
     # Configuration
@@ -89,23 +115,37 @@ class Router:
             key for t in feed.topics if (key := topic_key(feed.slug, t.slug)) not in self.routes
         ]
 
-    def configure(self, feed: FeedConfig, seqs: Mapping[str, int]) -> None:
-        """Follow the feed's topics; a new topic's numbering goes on from ``seqs[key]``."""
+    def configure(
+        self,
+        feed: FeedConfig,
+        seqs: Mapping[str, int],
+        signing_key: bytes = b"",
+        scheme: str = "",
+    ) -> None:
+        """Follow the feed's topics; a new topic's numbering goes on from ``seqs[key]``.
+
+        ``signing_key`` and ``scheme``: a Jupyter kernel's signing key and signature scheme, which
+        the shell reads from the feed's connection file (empty: messages are not verified).
+        """
         routes = {}
         for topic in feed.topics:
             key = topic_key(feed.slug, topic.slug)
             old = self.routes.get(key)
             routes[key] = Route(feed.slug, topic, old.seq if old else seqs.get(key, 0))
         self.feed = feed
-        self.decoder = Decoder(feed.framing, feed.payload, feed.max_message_size)
+        self.decoder = decoder(feed, signing_key, scheme)
         self.routes = routes
         # A message's tail longer than this makes an envelope no frame can carry.
         longest_head = max((len(r.head) for r in routes.values()), default=0)
         self._max_tail = self.max_frame - longest_head - SEQ_DIGITS
         self._matcher = Matcher(
-            (t.prefix_bytes, routes[topic_key(feed.slug, t.slug)]) for t in feed.topics
+            (prefix, routes[topic_key(feed.slug, t.slug)], exact)
+            for prefix, t, exact in match_entries(feed)
         )
+        self._whole_frame = self._matcher.longest if feed.framing == FRAMING_PREFIX else 0
         self._cache = {}
+        self._frame_cache = {}
+        self._upstream = {}
 
     @property
     def filters(self) -> set[bytes]:
@@ -126,27 +166,59 @@ class Router:
             self._cache[ztopic] = found
         return found
 
+    def _routes_of_frame(self, frame: bytes) -> tuple[Route, ...]:
+        """Prefix framing: the routes that the frame's first bytes decide."""
+        head = frame[: self._whole_frame]
+        found = self._frame_cache.get(head)
+        if found is None:
+            found = self._matcher.match(head)
+            if len(self._frame_cache) >= ROUTE_CACHE_LIMIT:
+                self._frame_cache.clear()
+            self._frame_cache[head] = found
+        return found
+
+    def _upstream_gap(self, ztopic: bytes, seq: int) -> int:
+        """Messages the publisher numbered but this feed never received, before ``seq``."""
+        last = self._upstream.get(ztopic)
+        if last is None and len(self._upstream) >= ROUTE_CACHE_LIMIT:
+            self._upstream.clear()
+        self._upstream[ztopic] = seq
+        if last is None or seq <= last:  # the first, or the publisher started again
+            return 0
+        return seq - last - 1
+
     def route(self, batch: Sequence[Sequence[bytes]], ts: float) -> Routed:
         """Number and frame one batch of ZeroMQ messages (each a list of frames)."""
         ts_json = b"%.3f" % ts
         decode, lookup, max_tail = self.decoder, self._lookup, self._max_tail
+        whole_frame = self.feed.framing == FRAMING_PREFIX
         out: dict[Route, list[bytes]] = {}
         routed = Routed()
-        dropped = routed.dropped
+        dropped, examples = routed.dropped, routed.examples
         for message in batch:
             try:
-                ztopic, fragment = decode(message)
+                ztopic, fragment, upstream = decode(message)
             except Dropped as exc:
                 dropped[exc.kind] = dropped.get(exc.kind, 0) + 1
-                routed.example = str(exc)
+                examples[exc.kind] = str(exc)
                 continue
-            ztopic_json, routes = lookup(ztopic)
+            if upstream is not None:
+                routed.upstream_lost += self._upstream_gap(ztopic, upstream)
+            if whole_frame:
+                ztopic_json = lookup(ztopic)[0]
+                routes = self._routes_of_frame(bytes(message[0]))
+            else:
+                ztopic_json, routes = lookup(ztopic)
             if not routes:
+                dropped["unrouted"] = dropped.get("unrouted", 0) + 1
+                examples["unrouted"] = f"no topic takes ZeroMQ topic {decode_topic(ztopic)!r}"
                 continue
             tail = message_tail(ztopic_json, ts_json, fragment)
             if len(tail) > max_tail:
                 dropped["too_large"] = dropped.get("too_large", 0) + 1
-                routed.example = f"its envelope is over MAX_FRAME_SIZE ({self.max_frame} bytes)"
+                examples["too_large"] = (
+                    f"its envelope is over MAX_FRAME_SIZE ({self.max_frame} bytes)"
+                )
                 continue
             for route in routes:
                 route.seq += 1
@@ -165,3 +237,17 @@ class Router:
                 )
             )
         return routed
+
+
+def decoder(feed: FeedConfig, key: bytes = b"", scheme: str = "") -> Decoder:
+    """The feed's decoder, as its framing, payload, frames, separator and compression say."""
+    return Decoder(
+        feed.framing,
+        feed.payload,
+        feed.max_message_size,
+        frames=feed.frames,
+        separator=feed.separator.encode(),
+        compression=feed.compression,
+        key=key,
+        signature_scheme=scheme or "hmac-sha256",
+    )

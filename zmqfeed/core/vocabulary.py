@@ -22,25 +22,65 @@ CHOICE_MAX: Final = 16  # the columns that hold a framing, payload or access val
 MAX_MESSAGE_SIZE_MIN: Final = 1  # bytes
 MAX_MESSAGE_SIZE_DEFAULT: Final = 1024 * 1024  # bytes
 MAX_MESSAGE_SIZE_MAX: Final = 2**31 - 1  # PositiveIntegerField's portable upper bound
+SEPARATOR_MAX: Final = 16  # bytes between topic and payload in `prefix` framing
+FRAMES_MAX: Final = 32  # entries of a multipart feed's `frames` list
+PATH_MAX: Final = 500  # a Jupyter connection file's path
 
 # How a feed's ZeroMQ frames carry topic and payload.
 FRAMING_MULTIPART: Final = "multipart"
 FRAMING_PREFIX: Final = "prefix"
 FRAMING_RAW: Final = "raw"
+FRAMING_JUPYTER: Final = "jupyter"
 FRAMING_CHOICES: Final = (
-    (FRAMING_MULTIPART, "multipart (topic frame, payload frame)"),
-    (FRAMING_PREFIX, "prefix (one frame: topic, space, payload)"),
+    (FRAMING_MULTIPART, "multipart (topic frame, payload frame, further frames)"),
+    (FRAMING_PREFIX, "prefix (one frame: topic, separator, payload)"),
     (FRAMING_RAW, "raw (one frame, no topic)"),
+    (FRAMING_JUPYTER, "jupyter (the Jupyter kernel wire protocol, signed)"),
 )
 
 # What a payload is, and so how it reaches clients.
 PAYLOAD_TEXT: Final = "text"
 PAYLOAD_JSON: Final = "json"
 PAYLOAD_BINARY: Final = "binary"
+PAYLOAD_HEX: Final = "hex"
+PAYLOAD_MSGPACK: Final = "msgpack"
 PAYLOAD_CHOICES: Final = (
     (PAYLOAD_TEXT, "text (UTF-8)"),
     (PAYLOAD_JSON, "JSON"),
     (PAYLOAD_BINARY, "binary (base64 to clients)"),
+    (PAYLOAD_HEX, "hex (lowercase hex string to clients)"),
+    (PAYLOAD_MSGPACK, "msgpack (decoded to JSON)"),
+)
+
+# What the frames after the topic carry, in a multipart feed's `frames` list: frame 1 is
+# the message's `data`, later ones its `parts`; a sequence number becomes `upstream_seq`.
+FRAME_PAYLOAD: Final = "payload"  # decoded as the feed's `payload` says
+SEQ_KINDS: Final = ("seq_le32", "seq_be32", "seq_le64", "seq_be64")
+FRAME_KINDS: Final = (
+    FRAME_PAYLOAD,
+    PAYLOAD_TEXT,
+    PAYLOAD_JSON,
+    PAYLOAD_BINARY,
+    PAYLOAD_HEX,
+    *SEQ_KINDS,
+)
+
+# What is undone before the payload is decoded.
+COMPRESSION_NONE: Final = "none"
+COMPRESSION_ZLIB: Final = "zlib"
+COMPRESSION_GZIP: Final = "gzip"
+COMPRESSION_CHOICES: Final = (
+    (COMPRESSION_NONE, "none"),
+    (COMPRESSION_ZLIB, "zlib"),
+    (COMPRESSION_GZIP, "gzip"),
+)
+
+# How a topic's prefix is compared with a message's topic.
+MATCH_PREFIX: Final = "prefix"
+MATCH_EXACT: Final = "exact"
+MATCH_CHOICES: Final = (
+    (MATCH_PREFIX, "prefix (the topic starts with it, as a ZeroMQ SUB filter)"),
+    (MATCH_EXACT, "exact (the topic is it)"),
 )
 
 # Who may read a topic (decided in zmqfeed.core.access).
@@ -57,6 +97,8 @@ ACCESS_CHOICES: Final = (
 
 FRAMINGS: Final = tuple(value for value, _ in FRAMING_CHOICES)
 PAYLOADS: Final = tuple(value for value, _ in PAYLOAD_CHOICES)
+COMPRESSIONS: Final = tuple(value for value, _ in COMPRESSION_CHOICES)
+MATCHES: Final = tuple(value for value, _ in MATCH_CHOICES)
 ACCESS: Final = tuple(value for value, _ in ACCESS_CHOICES)
 
 # The keys of a feed and of a topic, in the order export writes them.
@@ -67,11 +109,15 @@ FEED_KEYS: Final = (
     "bind",
     "framing",
     "payload",
+    "frames",
+    "separator",
+    "compression",
+    "jupyter_connection_file",
     "enabled",
     "max_message_size",
     "topics",
 )
-TOPIC_KEYS: Final = ("slug", "name", "prefix", "access", "groups")
+TOPIC_KEYS: Final = ("slug", "name", "prefix", "match", "access", "groups")
 FEED_REQUIRED: Final = ("slug", "name", "endpoints")
 TOPIC_REQUIRED: Final = ("slug", "name")
 
@@ -82,11 +128,15 @@ FEED_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         "bind": False,
         "framing": FRAMING_MULTIPART,
         "payload": PAYLOAD_JSON,
+        "frames": [FRAME_PAYLOAD],
+        "separator": " ",
+        "compression": COMPRESSION_NONE,
+        "jupyter_connection_file": "",
         "enabled": True,
         "max_message_size": MAX_MESSAGE_SIZE_DEFAULT,
         "topics": [],
     }
 )
 TOPIC_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
-    {"prefix": "", "access": ACCESS_PUBLIC, "groups": []}
+    {"prefix": "", "match": MATCH_PREFIX, "access": ACCESS_PUBLIC, "groups": []}
 )
