@@ -123,11 +123,17 @@ def test_invalid_examples_are_refused_with_the_error_shown_after_them() -> None:
 
 def _envelope(message: dict) -> bytes:
     """The message as the subscriber builds it from the example's values."""
-    if "encoding" in message:
-        assert message["encoding"] == "base64"
+    if message.get("encoding") == "base64":
         fragment = FRAGMENTS["binary"](base64.b64decode(message["data"], validate=True))
+    elif message.get("encoding") == "hex":
+        fragment = FRAGMENTS["hex"](bytes.fromhex(message["data"]))
     else:
+        assert "encoding" not in message, message
         fragment = orjson.dumps(message["data"])
+    if "parts" in message:
+        fragment += b',"parts":' + orjson.dumps(message["parts"])
+    if "upstream_seq" in message:
+        fragment += b',"upstream_seq":%d' % message["upstream_seq"]
     return (
         protocol.message_head(message["feed"], message["topic"])
         + b"%d" % message["seq"]
