@@ -237,3 +237,66 @@ def test_a_non_staff_user_cannot_run_actions(client: Client) -> None:
     response = client.post(CHANGELIST, {"action": "disable_feeds", "_selected_action": [a.pk]})
     assert response.status_code == 302 and response.url.startswith("/admin/login/")
     assert Feed.objects.get(pk=a.pk).enabled is True
+
+
+# Real publishers' fields
+
+
+def inline_errors(response) -> list[dict[str, list[str]]]:
+    [formset] = response.context["inline_admin_formsets"]
+    return [dict(form.errors) for form in formset.formset.forms]
+
+
+def test_a_raw_feed_refuses_a_topic_with_a_prefix_and_says_why(admin_client: Client) -> None:
+    response = admin_client.post(
+        ADD,
+        feed_form(
+            "tcp://127.0.0.1:5556",
+            framing="raw",
+            topics=[{"slug": "t", "name": "T", "prefix": "x"}],
+        ),
+    )
+    assert response.status_code == 200 and not Feed.objects.exists()
+    [errors] = inline_errors(response)
+    assert "raw feed's messages have no topic" in errors["prefix"][0]
+
+
+def test_frames_separator_and_compression_are_saved_as_given(admin_client: Client) -> None:
+    response = admin_client.post(
+        ADD,
+        feed_form(
+            "tcp://127.0.0.1:5556",
+            framing="prefix",
+            payload="hex",
+            frames="payload, binary seq_le32",
+            separator=" :: ",
+            compression="zlib",
+            topics=[
+                {"slug": "t", "name": "T", "prefix": "10001", "match": "exact", "access": "public"}
+            ],
+        ),
+    )
+    assert response.status_code == 302, errors_of(response)
+    feed = Feed.objects.get()
+    assert feed.frames == ["payload", "binary", "seq_le32"]
+    assert feed.separator == " :: " and feed.compression == "zlib"
+    assert feed.topics.get().match == "exact"
+    page = admin_client.get(f"/admin/zmqfeed/feed/{feed.pk}/change/").content.decode()
+    assert 'value="payload, binary, seq_le32"' in page and 'value=" :: "' in page
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "says"),
+    [
+        ({"frames": "seq_le32"}, "frames", "sequence number can only follow"),
+        ({"frames": "payload, png"}, "frames", "Unknown frame kind(s) png"),
+        ({"separator": ""}, "separator", "required"),
+        ({"jupyter_connection_file": "/run/k.json"}, "jupyter_connection_file", "jupyter"),
+    ],
+)
+def test_bad_real_publisher_fields_are_form_errors(
+    admin_client: Client, fields: dict, field: str, says: str
+) -> None:
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", **fields))
+    assert response.status_code == 200 and not Feed.objects.exists()
+    assert says in " ".join(errors_of(response)[field])
