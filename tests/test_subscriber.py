@@ -78,3 +78,54 @@ def test_a_topic_with_an_empty_prefix_takes_everything(settings):
 
     read = asyncio.run(_read_through(feed, others))
     assert [b"b", b"1"] in read
+
+
+def test_a_rewritten_jupyter_connection_file_is_read_again(settings, tmp_path):
+    """A kernel restarted with a new key: the feed verifies with the new key within a reload."""
+    import hashlib
+    import hmac
+    import json
+    import os
+
+    import pytest
+
+    from zmqfeed.core.framing import Dropped
+    from zmqfeed.subscriber import Subscriber
+
+    def signed(key: bytes) -> list[bytes]:
+        parts = [b'{"msg_type": "stream"}', b"{}", b"{}", b'{"text": "hi"}']
+        mac = hmac.new(key, digestmod=hashlib.sha256)
+        for part in parts:
+            mac.update(part)
+        return [b"stream", b"<IDS|MSG>", mac.hexdigest().encode(), *parts]
+
+    path = tmp_path / "kernel.json"
+    path.write_text(json.dumps({"key": "first", "signature_scheme": "hmac-sha256"}))
+    feed = FeedConfig(
+        "jk",
+        "JK",
+        ("tcp://127.0.0.1:1",),
+        framing="jupyter",
+        jupyter_connection_file=str(path),
+        topics=(TopicConfig("all", "All", ""),),
+    )
+
+    async def main() -> None:
+        subscriber = Subscriber(InMemoryChannelLayer(), MemoryHistory(10), None)  # type: ignore[arg-type]
+        try:
+            await subscriber._start_or_update("jk", feed)
+            decode = subscriber.readers["jk"].router.decoder
+            assert decode(signed(b"first"))[0] == b"stream"
+            path.write_text(json.dumps({"key": "second", "signature_scheme": "hmac-sha256"}))
+            os.utime(path, ns=(1, 1))  # a different stamp even on a coarse clock
+            await subscriber._start_or_update("jk", feed)
+            decode = subscriber.readers["jk"].router.decoder
+            assert decode(signed(b"second"))[0] == b"stream"
+            with pytest.raises(Dropped):
+                decode(signed(b"first"))
+        finally:
+            for slug in list(subscriber.readers):
+                await subscriber._stop(slug, "test over")
+            subscriber.ctx.term()
+
+    asyncio.run(main())

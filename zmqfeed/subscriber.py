@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -32,6 +33,15 @@ from .watch import CatalogWatcher
 log = logging.getLogger("zmqfeed.subscriber")
 
 WAKE_INTERVAL_MS = 100
+
+
+def file_stamp(path: str) -> tuple[int, int] | None:
+    """What changes when a file is written again (a kernel restarted with a new key)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def read_connection_key(path: str) -> tuple[bytes, str]:
@@ -69,6 +79,7 @@ class FeedReader:
         self.upstream_lost = metrics.UPSTREAM_LOST.labels(feed.slug)
         self.batches = metrics.BATCHES.labels(feed.slug)
         self.routed: dict[str, Any] = {}  # topic key → its ROUTED counter
+        self.key_stamp: tuple[int, int] | None = None  # of the Jupyter connection file read
 
     # Configuration
 
@@ -81,14 +92,15 @@ class FeedReader:
         for key in self.router.unnumbered(feed):
             # A Redis that came back empty must not restart the numbering.
             seqs[key] = max(await self.history.latest(key), self.known_seqs.get(key, 0))
-        signing_key, scheme = b"", ""
+        signing_key, scheme, stamp = b"", "", None
         if feed.framing == FRAMING_JUPYTER and feed.jupyter_connection_file:
             # Unreadable: this raises, and the feed waits for the next reload rather than
             # take messages it cannot verify.
-            signing_key, scheme = await asyncio.to_thread(
-                read_connection_key, feed.jupyter_connection_file
-            )
+            path = feed.jupyter_connection_file
+            stamp = await asyncio.to_thread(file_stamp, path)
+            signing_key, scheme = await asyncio.to_thread(read_connection_key, path)
         self.router.configure(feed, seqs, signing_key, scheme)
+        self.key_stamp = stamp
         self.feed = feed
         self.routed = {
             key: metrics.ROUTED.labels(route.feed, route.topic)
@@ -96,6 +108,13 @@ class FeedReader:
         }
         if self.sock is not None:
             self._apply_filters(self.sock)
+
+    async def key_file_changed(self) -> bool:
+        """Whether the Jupyter connection file was written since its key was read."""
+        path = self.feed.jupyter_connection_file
+        if self.feed.framing != FRAMING_JUPYTER or not path:
+            return False
+        return await asyncio.to_thread(file_stamp, path) != self.key_stamp
 
     def _apply_filters(self, sock: zmq.Socket) -> None:
         wanted = self.router.filters
@@ -291,6 +310,9 @@ class Subscriber:
         elif feed != reader.feed:
             await reader.configure(feed)
             log.info("feed %s: topics updated", slug)
+        elif await reader.key_file_changed():
+            await reader.configure(feed)
+            log.info("feed %s: the Jupyter connection file changed; its key is read again", slug)
 
     def _remember(self, reader: FeedReader) -> None:
         self.known_seqs.update(reader.router.seqs)
