@@ -145,11 +145,14 @@ class Site:
         self.procs.append(proc)
         return proc
 
-    def daphne(self, env: dict[str, str] | None = None) -> Server:
+    def daphne(self, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Server:
+        """A daphne serving the demo site; ``args``: options of daphne's own before the app."""
         port = free_port()
         name = f"daphne-{port}.log"
         proc = self.spawn(
-            [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "project.asgi:application"], name, env
+            [DAPHNE, "-b", "127.0.0.1", "-p", str(port), *args, "project.asgi:application"],
+            name,
+            env,
         )
         wait_for_port(port, proc)
         return Server(port, proc, self.tmp / name)

@@ -20,7 +20,9 @@ from django.core.management.base import SystemCheckError
 
 from tests.conftest import ROOT
 from zmqfeed import checks, conf
+from zmqfeed.daphne import send_limit
 
+MIB = 1024 * 1024
 MEMORY_LAYER = {"default": {"BACKEND": "zmqfeed.layers.InMemoryChannelLayer"}}
 REDIS_LAYER = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
 
@@ -57,6 +59,22 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("zmqfeed.E007", {"CHANNEL_LAYERS": REDIS_LAYER}, "needs a Redis URL", "REDIS_URL"),
     ("zmqfeed.W001", {"ZMQFEED": {"RELOAD_INTERVAL": 6}}, "over 5 s", "5 or less"),
+    ("zmqfeed.E003", {"ZMQFEED": {"LIFT_SEND_LIMIT": "no"}}, "LIFT_SEND_LIMIT", "True or False"),
+    (
+        "zmqfeed.W002",
+        {"ZMQFEED": {"MAX_FRAME_SIZE": 2 * MIB, "LIFT_SEND_LIMIT": False}},
+        "over daphne's WebSocket message limit (1048576 bytes, daphne's default)",
+        "--websocket-max-message-size 2097152",
+    ),
+    (
+        "zmqfeed.W002",
+        {
+            "ZMQFEED": {"MAX_FRAME_SIZE": 16 * MIB, "LIFT_SEND_LIMIT": False},
+            "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE": 8 * MIB,
+        },
+        "(8388608 bytes, DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE)",
+        "lower MAX_FRAME_SIZE to 8388608",
+    ),
 ]
 IDS = [f"{case[0]}:{case[2]}" for case in CASES]
 
@@ -116,6 +134,22 @@ def test_the_boundaries_pass(settings: Any) -> None:
     assert ours(run_checks()) == []
     settings.ZMQFEED = {"REDIS_URL": "redis://127.0.0.1:6379/0"}
     assert ours(run_checks()) == []
+
+
+def test_frames_over_daphnes_limit_pass_where_lifted_or_allowed(settings: Any, monkeypatch) -> None:
+    """W002 only when daphne's limit is under MAX_FRAME_SIZE and nothing lifts it for sends."""
+    settings.ZMQFEED = {"MAX_FRAME_SIZE": 16 * MIB}  # the send_limit adapter lifts it
+    assert ours(run_checks()) == []
+    settings.ZMQFEED = {"MAX_FRAME_SIZE": 16 * MIB, "LIFT_SEND_LIMIT": False}
+    for allowed in (16 * MIB, 0):  # as large; no limit at all
+        settings.DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = allowed
+        assert ours(run_checks()) == []
+    del settings.DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE
+    settings.ZMQFEED = {"MAX_FRAME_SIZE": 16 * MIB}
+    off = "autobahn 27.1.1 is outside the tested range >=22.4,<27"
+    monkeypatch.setattr(send_limit, "problems", lambda: [off])
+    [warning] = ours(run_checks())
+    assert warning.id == "zmqfeed.W002" and f"cannot lift it here ({off})" in warning.msg
 
 
 def test_several_problems_are_all_reported(settings: Any) -> None:

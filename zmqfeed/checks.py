@@ -9,6 +9,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from . import conf, history
+from .daphne import guard, send_limit
 
 POSITIVE_NUMBERS = ("RELOAD_INTERVAL", "CLIENT_RATE", "LOG_INTERVAL")
 COUNTS = (  # whole numbers of at least 1
@@ -22,6 +23,9 @@ COUNTS = (  # whole numbers of at least 1
     "RCVHWM",
     "MULTICAST_RATE",
 )
+BOOLEANS = ("EAGER_WRITES", "LIFT_SEND_LIMIT")
+# daphne's --websocket-max-message-size when not given (daphne/cli.py, its runserver too).
+DAPHNE_MAX_MESSAGE_SIZE = 1024 * 1024
 
 
 def _default(key: str) -> str:
@@ -99,14 +103,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="zmqfeed.E004",
             )
         )
-    if not isinstance(values["EAGER_WRITES"], bool):
-        errors.append(
-            Error(
-                f"ZMQFEED['EAGER_WRITES'] must be True or False, not {values['EAGER_WRITES']!r}.",
-                hint=f"Set True or False, or {_default('EAGER_WRITES')}.",
-                id="zmqfeed.E003",
+    for key in BOOLEANS:
+        if not isinstance(values[key], bool):
+            errors.append(
+                Error(
+                    f"ZMQFEED[{key!r}] must be True or False, not {values[key]!r}.",
+                    hint=f"Set True or False, or {_default(key)}.",
+                    id="zmqfeed.E003",
+                )
             )
-        )
     if values["EMBEDDED"] not in (None, True, False):
         errors.append(
             Error(
@@ -117,7 +122,45 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     errors += _check_history()
+    errors += _check_send_limit(values)
     return errors
+
+
+def _check_send_limit(values: dict[str, Any]) -> list[CheckMessage]:
+    """W002: frames over daphne's message limit would be lost, and nothing lifts it.
+
+    A Warning: this process cannot see the command line of the daphne that will serve;
+    DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE (which daphne's runserver reads) says what it is given.
+    """
+    max_frame = values["MAX_FRAME_SIZE"]
+    limit = getattr(settings, "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE", None)
+    source = "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE"
+    if limit is None:
+        limit, source = DAPHNE_MAX_MESSAGE_SIZE, "daphne's default"
+    if not (_number(max_frame, int) and _number(limit, int)) or not 0 < limit < max_frame:
+        return []  # 0: daphne sets no limit
+    if guard.version_of("daphne") is None:
+        return []  # another ASGI server: autobahn's limit does not apply
+    if values["LIFT_SEND_LIMIT"] is True:
+        off = send_limit.problems()
+        if not off:
+            return []
+        why = f"the send_limit adapter cannot lift it here ({'; '.join(off)})"
+        instead = ""
+    else:
+        why = "ZMQFEED['LIFT_SEND_LIMIT'] is off"
+        instead = ", or set LIFT_SEND_LIMIT back to True (the default)"
+    return [
+        Warning(
+            f"ZMQFEED['MAX_FRAME_SIZE'] ({max_frame} bytes) is over daphne's WebSocket "
+            f"message limit ({limit} bytes, {source}), which autobahn applies to what daphne "
+            f"sends, and {why}: frames over {limit} bytes would be lost.",
+            hint=f"Run daphne with --websocket-max-message-size {max_frame} and set "
+            f"DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = {max_frame} (runserver uses it; this check "
+            f"reads it), or lower MAX_FRAME_SIZE to {limit}{instead}.",
+            id="zmqfeed.W002",
+        )
+    ]
 
 
 def _check_history() -> list[CheckMessage]:

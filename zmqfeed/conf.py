@@ -23,10 +23,14 @@ DEFAULTS: dict[str, Any] = {
     "RELOAD_INTERVAL": 2.0,
     # Most ZeroMQ messages read in one drain before they are sent on as one batch per topic.
     "MAX_BATCH": 1000,
-    # Largest frame sent to clients, in bytes. Autobahn applies daphne's
-    # --websocket-max-message-size (1 MiB by default) to what it sends too: keep this at most
-    # that. Batches are cut to fit; a message whose envelope alone is larger is dropped.
+    # Largest frame sent to clients, in bytes. Batches are cut to fit; a message whose envelope
+    # alone is larger is dropped (too_large). Under daphne, LIFT_SEND_LIMIT lets frames this
+    # large out whatever --websocket-max-message-size (1 MiB, meant for what clients send).
     "MAX_FRAME_SIZE": _LIMITS.max_frame,
+    # Under daphne, check WebSocket sends against MAX_FRAME_SIZE, not against daphne's
+    # --websocket-max-message-size, which autobahn applies to sends too (send_limit.py).
+    # False: keep that option at least MAX_FRAME_SIZE (zmqfeed.W002), or larger frames are lost.
+    "LIFT_SEND_LIMIT": True,
     # Messages of history kept per topic for `subscribe` with `since`.
     "HISTORY_SIZE": 1000,
     # Where the per-topic seqs and history live: a dotted path to a class, built with

@@ -4,6 +4,7 @@
 |---|---|
 | ``eager_writes`` | sends a write at once when a TCP connection has nothing queued |
 | ``backlog`` | bytes a connection has queued unsent: the measure of a slow client |
+| ``send_limit`` | frames up to MAX_FRAME_SIZE go out, whatever daphne's incoming message limit |
 | ``guard`` | the version ranges and attribute probes, and the one warning each |
 
 :func:`install` is the one entry point, and ``ZmqfeedConfig.ready()`` calls it: under
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Callable
 
 from .. import conf
-from . import backlog, eager_writes
+from . import backlog, eager_writes, send_limit
 
 _result: bool | None = None  # None: not yet run under a Twisted reactor
 
@@ -35,16 +36,20 @@ def install() -> bool:
     """Install every adapter once when the server is daphne; True if all that apply are on.
 
     Not under daphne (yet) it does nothing and returns False, so that a later call retries.
-    ``ZMQFEED["EAGER_WRITES"]`` is read at the first call under daphne.
+    ``ZMQFEED["EAGER_WRITES"]``, ``["LIFT_SEND_LIMIT"]`` and ``["MAX_FRAME_SIZE"]`` are read
+    at the first call under daphne.
     """
     global _result
     if _result is not None:
         return _result
     if not server_is_twisted():
         return False
+    settings = conf.get()
     ok = backlog.check()
-    if conf.get()["EAGER_WRITES"]:
+    if settings["EAGER_WRITES"]:
         ok = eager_writes.install() and ok
+    if settings["LIFT_SEND_LIMIT"]:
+        ok = send_limit.install(settings["MAX_FRAME_SIZE"]) and ok
     _result = ok
     return ok
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from . import guard
+from .. import conf
+from . import guard, send_limit
 
 SUPPORTED: guard.Ranges = {"daphne": ("4.0", "5"), "Twisted": ("22.10", "27")}
 # Twisted's FileDescriptor: dataBuffer (from offset on) and _tempDataLen are unsent.
@@ -63,6 +64,8 @@ def meter(send: Callable) -> Callable[[], int] | None:
     from . import install
 
     install()
+    # Where this daphne's own limit is known: report a connection that cannot send MAX_FRAME_SIZE.
+    send_limit.observe(send.args[0], conf.get()["MAX_FRAME_SIZE"])
     if not check():
         return None
     if not all(hasattr(transport, a) for a in ATTRIBUTES):  # e.g. TLS: the buffer is elsewhere

@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import active, eager_writes
+from . import active, eager_writes, send_limit
 
 
 class DaphneAdapters(Collector):
@@ -28,6 +28,18 @@ class DaphneAdapters(Collector):
         for adapter, on in active().items():
             gauge.add_metric([adapter], 1.0 if on else 0.0)
         yield gauge
+        yield GaugeMetricFamily(
+            "zmqfeed_daphne_send_limit_lifted",
+            "1 if daphne's WebSocket sends may reach MAX_FRAME_SIZE whatever its "
+            "--websocket-max-message-size (the send_limit adapter), 0 if not",
+            value=1.0 if send_limit.active() else 0.0,
+        )
+        yield CounterMetricFamily(
+            "zmqfeed_daphne_send_limit_short_connections",
+            "WebSocket connections whose daphne would refuse to send a frame of MAX_FRAME_SIZE "
+            "(--websocket-max-message-size lower, send_limit off): frames over it are lost",
+            value=send_limit.short_connections,
+        )
 
     def describe(self) -> Iterator[Metric]:
         return self.collect()
