@@ -42,19 +42,15 @@ RAISED_LIMIT = ("--websocket-max-message-size", str(16 * MIB))
 @pytest.fixture
 def fresh() -> Iterator[None]:
     """Nothing lifted, decided or reported; put back afterwards as the app's ready() left it."""
-    before = (vars(WebSocketProtocol).get("sendMessage"), send_limit._own_send)
-    send_limit.uninstall()
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(send_limit, "_enabled", False)
         mp.setattr(send_limit, "_refused", False)
         mp.setattr(send_limit, "_reported", False)
         mp.setattr(send_limit, "short_connections", 0)
+        mp.setattr(send_limit, "lifted_connections", 0)
         mp.setattr(guard, "_warned", set())
         yield
-        send_limit.uninstall()
-    assert "sendMessage" not in vars(WebSocketProtocol)  # autobahn's own, inherited
-    patched, send_limit._own_send = before
-    if patched is not None:
-        WebSocketProtocol.sendMessage = patched  # type: ignore[method-assign]
+    assert "sendMessage" not in vars(WebSocketProtocol)  # the class is never patched
 
 
 def open_protocol(limit: int) -> tuple[WebSocketProtocol, list[bytes]]:
@@ -83,6 +79,7 @@ def test_autobahn_applies_the_incoming_limit_to_sends(fresh):
 def test_lifted_sends_reach_max_frame_size_and_receives_keep_the_limit(fresh):
     assert send_limit.install(8 * MIB) is True and send_limit.active()
     proto, sent = open_protocol(1 * MIB)
+    send_limit.observe(proto, 8 * MIB)  # a zmqfeed connection opens
     proto.sendMessage(b"x" * (8 * MIB))
     assert sent == [b"x" * (8 * MIB)]
     assert proto.maxMessagePayloadSize == 1 * MIB  # what clients may send is unchanged
@@ -90,11 +87,18 @@ def test_lifted_sends_reach_max_frame_size_and_receives_keep_the_limit(fresh):
         proto.sendMessage(b"x" * (8 * MIB + 1))
     assert proto.maxMessagePayloadSize == 1 * MIB
     unlimited, sent = open_protocol(0)  # --websocket-max-message-size 0: no limit, left so
+    send_limit.observe(unlimited, 8 * MIB)
     unlimited.sendMessage(b"x" * (9 * MIB))
     assert len(sent[0]) == 9 * MIB and unlimited.maxMessagePayloadSize == 0
+    agreeing, _ = open_protocol(8 * MIB)  # limits that agree: its sends are left alone
+    send_limit.observe(agreeing, 8 * MIB)
+    assert "sendMessage" not in vars(agreeing) and "sendMessage" not in vars(unlimited)
+    assert send_limit.lifted_connections == 1
     send_limit.uninstall()
+    later, _ = open_protocol(1 * MIB)
+    send_limit.observe(later, 8 * MIB)
     with pytest.raises(PayloadExceededError):
-        open_protocol(1 * MIB)[0].sendMessage(b"x" * (2 * MIB))
+        later.sendMessage(b"x" * (2 * MIB))
 
 
 def test_install_reads_lift_send_limit(fresh, monkeypatch, settings):
@@ -243,6 +247,8 @@ def test_an_8_mib_message_reaches_the_client_whole(tmp_path: Path, ctx, daphne_a
         assert after["data"] == {"after": 1} and after["seq"] == event["seq"] + 1
         text = metrics(server)
         assert series(text, "zmqfeed_daphne_send_limit_lifted") == lifted
+        # Lifted per connection, only where daphne's limit is under MAX_FRAME_SIZE.
+        assert series(text, "zmqfeed_daphne_send_limit_lifted_connections_total") == lifted
         assert series(text, "zmqfeed_daphne_send_limit_short_connections_total") == 0.0
         assert (
             series(text, "zmqfeed_dropped_messages_total", feed="misp", reason="too_large") is None

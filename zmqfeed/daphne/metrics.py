@@ -40,6 +40,12 @@ class DaphneAdapters(Collector):
             "(--websocket-max-message-size lower, send_limit off): frames over it are lost",
             value=send_limit.short_connections,
         )
+        yield CounterMetricFamily(
+            "zmqfeed_daphne_send_limit_lifted_connections",
+            "WebSocket connections whose sends were let up to MAX_FRAME_SIZE, over daphne's "
+            "--websocket-max-message-size (the send_limit adapter)",
+            value=send_limit.lifted_connections,
+        )
 
     def describe(self) -> Iterator[Metric]:
         return self.collect()

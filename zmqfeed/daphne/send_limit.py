@@ -5,14 +5,15 @@ takes the same option, or ``settings.DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE``) to aut
 ``maxMessagePayloadSize``. Both document it as the largest message a client may send, but
 autobahn's ``sendMessage`` checks what the server sends against it too, and raises
 ``PayloadExceededError``: a larger frame was lost. Raising the option to let big frames out
-also lets every client, before any login, make daphne buffer that much. With this installed
-daphne's WebSocket protocol checks its sends against MAX_FRAME_SIZE when that is larger, and
-what it receives against the option as before. It applies to every WebSocket of the process
-(the site's own consumers too): their sends may reach MAX_FRAME_SIZE, no further.
+also lets every client, before any login, make daphne buffer that much. With this on, a
+zmqfeed connection whose limit is under MAX_FRAME_SIZE checks its sends against
+MAX_FRAME_SIZE, and what it receives against the option as before. Only zmqfeed's own
+connections, and only those that need it: with the limits in agreement (the defaults) no
+send is touched.
 
 Supported: daphne >=4.0,<5 and autobahn >=22.4,<27 (written and tested with daphne 4.2.3,
 autobahn 26.11.1). Outside that range, or when daphne's protocol no longer takes
-``maxMessagePayloadSize`` per connection, nothing is patched, with one warning; frames over
+``maxMessagePayloadSize`` per connection, nothing is lifted, with one warning; frames over
 the server's limit are then lost, and :func:`observe` reports it as an error once per
 process and counts each such connection (``ZMQFEED["LIFT_SEND_LIMIT"] = False`` too, minus
 the warning).
@@ -21,7 +22,6 @@ the warning).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from typing import Any
 
 from . import guard
@@ -35,14 +35,14 @@ FALLBACK = (
 
 # WebSocket connections whose sends stop short of MAX_FRAME_SIZE (a plain int, for /metrics).
 short_connections = 0
-_own_send: Callable[..., Any] | None = None  # autobahn's sendMessage, while patched
-_own_in_class = False  # whether daphne's class defined sendMessage itself (put back as found)
+lifted_connections = 0  # and those whose sends were lifted to it
+_enabled = False
 _refused = False
 _reported = False
 
 
 def active() -> bool:
-    return _own_send is not None
+    return _enabled
 
 
 def _protocol() -> Any:
@@ -63,13 +63,12 @@ def problems() -> list[str]:
 
 
 def install(max_frame: object) -> bool:
-    """Check daphne's WebSocket sends against ``max_frame`` where that is over its limit.
-
-    Once per process; True if patched. Not a whole number of at least 1 (zmqfeed.E003):
-    nothing to lift to, nothing patched.
+    """Lift the sends of zmqfeed's connections that need it (see :func:`observe`), once per
+    process; True if supported. Not a whole number of at least 1 (zmqfeed.E003): nothing to
+    lift to, nothing done.
     """
-    global _own_send, _own_in_class, _refused
-    if _own_send is not None:
+    global _enabled, _refused
+    if _enabled:
         return True
     if _refused or not isinstance(max_frame, int) or isinstance(max_frame, bool) or max_frame < 1:
         return False
@@ -78,46 +77,44 @@ def install(max_frame: object) -> bool:
         _refused = True
         guard.warn_once("send_limit", found, FALLBACK)
         return False
-    protocol = _protocol()
-    own_send = protocol.sendMessage
-    lifted = max_frame
-
-    def sendMessage(self: Any, payload: bytes, *args: Any, **kwargs: Any) -> Any:
-        limit = getattr(self, LIMIT, 0)
-        if not 0 < limit < lifted:  # 0: no limit; at least MAX_FRAME_SIZE: nothing to lift
-            return own_send(self, payload, *args, **kwargs)
-        # Only for this call, which receives nothing: the reactor reads between calls.
-        setattr(self, LIMIT, lifted)
-        try:
-            return own_send(self, payload, *args, **kwargs)
-        finally:
-            setattr(self, LIMIT, limit)
-
-    _own_in_class = "sendMessage" in vars(protocol)
-    protocol.sendMessage = sendMessage
-    _own_send = own_send
+    _enabled = True
     return True
 
 
 def uninstall() -> None:
-    """Put autobahn's own check back (tests; a process that wants the plain path again)."""
-    global _own_send
-    if _own_send is not None:
-        protocol = _protocol()
-        if _own_in_class:
-            protocol.sendMessage = _own_send
-        else:
-            del protocol.sendMessage
-        _own_send = None
+    """Lift no more connections (tests; a process that wants the plain path again)."""
+    global _enabled
+    _enabled = False
+
+
+def _lift(protocol: Any, max_frame: int) -> None:
+    """This connection's sends are checked against ``max_frame``, its receives as before."""
+    own_send = protocol.sendMessage  # autobahn's, bound
+    limit = getattr(protocol, LIMIT)
+
+    def sendMessage(payload: bytes, *args: Any, **kwargs: Any) -> Any:
+        # Only for this call, which receives nothing: the reactor reads between calls.
+        setattr(protocol, LIMIT, max_frame)
+        try:
+            return own_send(payload, *args, **kwargs)
+        finally:
+            setattr(protocol, LIMIT, limit)
+
+    protocol.sendMessage = sendMessage
 
 
 def observe(protocol: object, max_frame: object) -> None:
-    """At a daphne WebSocket: count it, and say so once, if it cannot send MAX_FRAME_SIZE."""
-    global short_connections, _reported
-    if _own_send is not None or not isinstance(max_frame, int):
+    """At a zmqfeed WebSocket under daphne: lift it if its limit is under MAX_FRAME_SIZE, or,
+    where that is off, count it and say so once."""
+    global short_connections, lifted_connections, _reported
+    if not isinstance(max_frame, int):
         return
     limit = getattr(protocol, LIMIT, None)
     if not isinstance(limit, int) or not 0 < limit < max_frame:
+        return  # 0: no limit; at least MAX_FRAME_SIZE: nothing to lift
+    if _enabled:
+        _lift(protocol, max_frame)
+        lifted_connections += 1
         return
     short_connections += 1
     if not _reported:
