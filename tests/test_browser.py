@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import zmq
+from playwright.sync_api import expect
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 from websockets.sync.server import ServerConnection, serve
 
 from .conftest import DAPHNE, ROOT, Server, Site, free_port, skip_or_fail, stop, wait_for_port
@@ -96,11 +101,11 @@ def feed_doc(slug: str, port: int, payload: str) -> dict:
 
 
 def start_stack(site: Site) -> tuple[Server, dict[str, zmq.Socket], zmq.Context]:
-    """Two feeds (json and text) on PUB sockets of the test, and daphne subscribed to both."""
+    """Three feeds (json, text, binary) on PUB sockets of the test, and daphne subscribed."""
     ctx = zmq.Context()
     pubs: dict[str, zmq.Socket] = {}
     feeds = []
-    for payload in ("json", "text"):
+    for payload in ("json", "text", "binary"):
         pub = ctx.socket(zmq.PUB)
         pub.setsockopt(zmq.LINGER, 0)
         port = pub.bind_to_random_port("tcp://127.0.0.1")
@@ -232,20 +237,276 @@ def test_live_page_reconnects_after_server_restart(own_stack, page):
     assert "restarted its sequence" in notices, notices
 
 
+# How the live page shows each kind of data.
+
+
+def row_of(page, zmq_topic: str):
+    """The newest row of a message with this ZeroMQ topic."""
+    cell = page.locator("td.zf-zmq-topic", has_text=re.compile(f"^{re.escape(zmq_topic)}$"))
+    return page.locator("#zf-messages tr").filter(has=cell).first
+
+
+def publish_until_row(page, pub: zmq.Socket, frames: list[bytes]):
+    """PUB/SUB joins late: publish until a row with the message's ZeroMQ topic is shown.
+
+    Copies published meanwhile may still arrive and go on top, so the row returned is the
+    first one shown, held by its seq.
+    """
+    newest = row_of(page, frames[0].decode())
+    until(
+        lambda: newest.count() > 0,
+        f"a row for {frames[0]!r}",
+        act=lambda: pub.send_multipart(frames),
+    )
+    seq = newest.locator("td.zf-num").text_content()  # one topic on the page: seqs are unique
+    return page.locator("#zf-messages tr").filter(
+        has=page.locator("td.zf-num", has_text=re.compile(f"^{seq}$"))
+    )
+
+
+def open_live_page(page, server: Server, feed: str) -> None:
+    page.goto(f"{server.http}/zmqfeed/{feed}/")
+    page.wait_for_selector('#zf-state[data-state="open"]', timeout=15_000)
+
+
+def fits_its_column(page) -> bool:
+    """Nothing in the table is wider than the table's box (no sideways scrolling)."""
+    return page.evaluate(
+        "(() => { const f = document.querySelector('.zf-feed'); "
+        "return f.scrollWidth <= f.clientWidth; })()"
+    )
+
+
+NESTED = {
+    "order": {"id": 123456, "side": "buy", "px": 1.0523, "qty": 2500000, "tags": ["algo", "eu"]},
+    "fills": [{"px": 1.0521 + i / 10000, "qty": 100000 * (i + 1)} for i in range(6)],
+    "meta": {"host": "pricer-03.internal", "trace": "x" * 150},
+    "ok": True,
+}
+
+
+def test_nested_json_is_pretty_printed_and_folds(stack, page):
+    _site, server, pubs = stack
+    open_live_page(page, server, "b-json")
+    row = publish_until_row(page, pubs["json"], [b"nested", json.dumps(NESTED).encode()])
+    data = row.locator("td.zf-data")
+    top = data.locator(".zf-json > details.zf-j-node")
+    summary = top.locator("> summary")
+
+    # Big: it starts folded to one line, `{4 keys}` and a preview, and nothing else shows.
+    assert top.get_attribute("open") is None
+    assert summary.inner_text().startswith("{4 keys}"), summary.inner_text()
+    assert '"side": "buy"' not in data.inner_text()
+    assert data.bounding_box()["height"] < 40, "a folded value takes one line"
+
+    summary.click()
+    assert top.get_attribute("open") is not None
+    expect(data).to_contain_text('"side": "buy"', use_inner_text=True)  # built when opened
+    text = data.inner_text()
+    assert '"side": "buy",' in text.splitlines(), text  # one member a line
+    assert len(text.splitlines()) > 10, text
+    # Pretty: members sit indented under their parent.
+    outer = data.locator(".zf-j-key", has_text='"order"').bounding_box()
+    inner = data.locator(".zf-j-key", has_text='"side"').bounding_box()
+    assert inner["x"] > outer["x"] + 5 and inner["y"] > outer["y"]
+    assert fits_its_column(page), "a long value must wrap, not widen the table"
+
+    # A member folds on its own.
+    order = data.locator(".zf-j-kids > details.zf-j-node").filter(
+        has=page.locator("> summary .zf-j-key", has_text='"order"')
+    )
+    order.locator("> summary").click()
+    expect(data).not_to_contain_text('"side": "buy"', use_inner_text=True)
+    assert '"order": {5 keys},' in data.inner_text()
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / "live-json-nested.png"), full_page=True)
+
+    # A short value stays on one line, exactly as JSON.
+    row = publish_until_row(page, pubs["json"], [b"short", b'{"bid": 1.05, "n": [1, 2]}'])
+    short = row.locator("td.zf-data")
+    assert short.text_content() == '{"bid":1.05,"n":[1,2]}'
+    assert short.locator("details").count() == 0
+    assert page.errors == []
+
+
+def test_text_feed_shows_text_as_written(stack, page):
+    _site, server, pubs = stack
+    open_live_page(page, server, "b-text")
+    written = "first line\n    indented <b>second</b>\tline"
+    row = publish_until_row(page, pubs["text"], [b"log.one", written.encode()])
+    data = row.locator("td.zf-data")
+    assert data.text_content() == written
+    assert data.inner_text() == written  # line breaks, indentation and tabs kept (pre-wrap)
+    assert data.locator("b").count() == 0
+
+    # Long text folds to its first line and opens on a click.
+    long = "\n".join(f"line {n} of the log" for n in range(30))
+    row = publish_until_row(page, pubs["text"], [b"log.long", long.encode()])
+    fold = row.locator("td.zf-data > details")
+    assert fold.locator("> summary").inner_text().startswith("line 0 of the log")
+    assert "30 lines" in fold.locator("> summary").inner_text()
+    assert "line 29 of the log" not in fold.inner_text()
+    fold.locator("> summary").click()
+    expect(fold).to_contain_text("line 29 of the log", use_inner_text=True)
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / "live-text.png"), full_page=True)
+    assert page.errors == []
+
+
+def jupyter_message(msg_type: str, content: dict) -> dict:
+    return {
+        "header": {"msg_id": "m-1", "msg_type": msg_type, "session": "s", "username": "u",
+                   "date": "2025-01-01T00:00:00Z", "version": "5.3"},
+        "parent_header": {"msg_id": "r-1", "msg_type": "execute_request"},
+        "metadata": {},
+        "content": content,
+        "buffers": [],
+    }  # fmt: skip
+
+
+def test_jupyter_shaped_json_shows_its_type_and_text(stack, page):
+    _site, server, pubs = stack
+    open_live_page(page, server, "b-json")
+    message = jupyter_message("stream", {"name": "stdout", "text": "hello from the kernel\n"})
+    row = publish_until_row(page, pubs["json"], [b"iopub", json.dumps(message).encode()])
+    data = row.locator("td.zf-data")
+    assert data.get_attribute("data-kind") == "jupyter"
+    assert data.locator(".zf-jup-type").text_content() == "stream"
+    assert data.locator(".zf-jup-text").text_content() == "hello from the kernel"
+    assert data.locator(".zf-jup-text").is_visible()
+
+    # The whole message is there on a click.
+    raw = data.locator("details.zf-jup-raw")
+    assert '"msg_type": "stream"' not in raw.inner_text()
+    raw.locator("> summary").click()
+    expect(raw).to_contain_text('"msg_type": "stream",', use_inner_text=True)
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / "live-jupyter.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_binary_feed_shows_size_and_first_bytes(stack, page):
+    _site, server, pubs = stack
+    open_live_page(page, server, "b-binary")
+    row = publish_until_row(page, pubs["binary"], [b"blob", bytes(range(42))])
+    data = row.locator("td.zf-data")
+    summary = data.locator("details.zf-bytes > summary")
+    assert data.get_attribute("data-encoding") == "base64"
+    assert summary.locator(".zf-size").text_content() == "42 B"
+    assert summary.locator(".zf-first").text_content() == "· 0001020304050607…"
+    assert "AAECAwQF" not in data.inner_text(), "the base64 text is not shown folded"
+    assert data.bounding_box()["height"] < 40
+
+    summary.click()
+    expect(data.locator(".zf-dump")).to_be_visible()
+    dump = data.locator(".zf-dump").inner_text()
+    assert dump.startswith("00000000  00 01 02 03 04 05 06 07"), dump
+    assert "28 29" in dump  # the last bytes, 0x28 and 0x29
+    assert fits_its_column(page)
+
+    row = publish_until_row(page, pubs["binary"], [b"tiny", b"\x00\xff\x10"])
+    tiny = row.locator("td.zf-data summary")
+    assert tiny.locator(".zf-size").text_content() == "3 B"
+    assert tiny.locator(".zf-first").text_content() == "· 00ff10"  # all of it: no ellipsis
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / "live-binary.png"), full_page=True)
+    assert page.errors == []
+
+
+def upcoming_envelopes(ws, frame):
+    """Envelope fields no feed of today's server sends: upstream_seq, parts, hex, an error."""
+    if frame["type"] == "ping":
+        reply(ws, frame, type="pong")
+    elif frame["type"] == "subscribe":
+        reply(ws, frame, type="subscribed", feed="f", topic=frame["topic"], seq=0)
+        traceback = ["\x1b[0;31mZeroDivisionError\x1b[0m  Traceback", "----> 1 \x1b[38;5;241m1/0"]
+        error = jupyter_message(
+            "error",
+            {"ename": "ZeroDivisionError", "evalue": "division by zero", "traceback": traceback},
+        )
+        envelopes = [
+            {"data": {"px": 1}, "upstream_seq": 9001, "parts": ["second frame", {"k": [1, 2]}]},
+            {"data": "0a1b2c3d4e5f60718293", "encoding": "hex"},
+            {"data": error},
+        ]
+        send(ws, {"type": "batch", "messages": [
+            {"type": "message", "feed": "f", "topic": frame["topic"], "zmq_topic": f"up.{n}",
+             "seq": n, "ts": 1.0, **envelope}
+            for n, envelope in enumerate(envelopes, 1)
+        ]})  # fmt: skip
+
+
+def test_upcoming_envelope_fields_are_shown(stack, page):
+    """upstream_seq, parts, hex and a Jupyter error, from a scripted server on the live page.
+
+    The live page as daphne renders it, with its WebSocket pointed at the script, is served
+    by the script itself (a page fulfilled by Playwright may not open a WebSocket to
+    loopback), its scripts and styles still from daphne.
+    """
+    _site, server, _pubs = stack
+    with urllib.request.urlopen(f"{server.http}/zmqfeed/b-json/", timeout=10) as response:
+        html = response.read().decode()
+    script = Script([upcoming_envelopes])
+    html = html.replace('="/static/', f'="{server.http}/static/').replace(
+        'data-feed="b-json"', f'data-feed="f" data-ws-url="ws://127.0.0.1:{script.port}/ws/"'
+    )
+    assert f"{server.http}/static/zmqfeed/live.js" in html and "data-ws-url" in html
+    script.page = html
+    try:
+        page.goto(f"http://127.0.0.1:{script.port}/zmqfeed/")
+        until(lambda: row_of(page, "up.3").count() > 0, "the scripted messages")
+
+        first = row_of(page, "up.1")
+        assert page.locator("th.zf-col-upstream").is_visible()
+        assert first.locator("td.zf-upstream").text_content() == "9001"
+        parts = first.locator("details.zf-parts")
+        assert parts.locator("> summary").inner_text() == "+ 2 parts"
+        parts.locator("> summary").click()
+        expect(parts.locator("li")).to_have_count(2)
+        assert parts.locator("li").all_inner_texts() == ["second frame", '{"k":[1,2]}']
+
+        hex_row = row_of(page, "up.2").locator("td.zf-data summary")
+        assert hex_row.locator(".zf-size").text_content() == "10 B"
+        assert hex_row.locator(".zf-first").text_content() == "· 0a1b2c3d4e5f6071…"
+
+        error = row_of(page, "up.3").locator("td.zf-data")
+        assert error.locator(".zf-jup-type").text_content() == "error"
+        summary = error.locator(".zf-jup-error").text_content()
+        assert summary == "ZeroDivisionError: division by zero"
+        error.locator("details.zf-jup-tb > summary").click()
+        expect(error.locator("details.zf-jup-tb .zf-text")).to_be_visible()
+        traceback = error.locator("details.zf-jup-tb .zf-text").text_content()
+        assert traceback == "ZeroDivisionError  Traceback\n----> 1 1/0", repr(traceback)
+        if SHOTS:
+            page.screenshot(path=str(Path(SHOTS) / "live-upcoming.png"), full_page=True)
+        assert page.errors == []
+    finally:
+        script.close()
+
+
 # The client library against a scripted server.
 
 
 class Script:
     """A WebSocket server that plays one scene per connection and records what it hears."""
 
-    def __init__(self, scenes: list[Callable[[ServerConnection, dict], None]]) -> None:
+    def __init__(
+        self, scenes: list[Callable[[ServerConnection, dict], None]], page: str | None = None
+    ) -> None:
         self.scenes = scenes
+        self.page = page  # HTML answered to a plain GET (no WebSocket upgrade), if any
         self.heard: list[tuple[int, dict]] = []
         self.connections = 0
-        self.server = serve(self._handle, "127.0.0.1", 0)
+        self.server = serve(self._handle, "127.0.0.1", 0, process_request=self._http)
         self.port = self.server.socket.getsockname()[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _http(self, ws: ServerConnection, request: Request) -> Response | None:
+        if self.page is None or "upgrade" in request.headers.get("Connection", "").lower():
+            return None
+        headers = Headers({"Content-Type": "text/html; charset=utf-8"})
+        return Response(200, "OK", headers, self.page.encode())
 
     def _handle(self, ws: ServerConnection) -> None:
         n = self.connections

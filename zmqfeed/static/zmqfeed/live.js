@@ -4,6 +4,17 @@
  * Messages are queued as they arrive and drawn once per animation frame, newest first,
  * with at most data-max-rows rows in the DOM, so a fast feed costs the page little.
  * Everything from the wire is written with textContent, never parsed as HTML.
+ *
+ * Each message's data is shown by its kind, read from the envelope itself:
+ *   binary    `encoding: "base64"`: size and first bytes; a hex dump on expand
+ *   hex       `encoding: "hex"`: the same
+ *   text      a string: as text (long text collapsed to its first line)
+ *   jupyter   an object with header (with msg_type), parent_header and content: the
+ *             message type and its text; the whole message on expand
+ *   json      any other value: on one line when short, else pretty-printed and
+ *             collapsible (collapsed to `{12 keys}` / `[40 items]` when big)
+ * `parts` (further frames) and `upstream_seq` (the publisher's own number) are shown too.
+ * What is hidden in a collapsed block is built when it is first opened.
  */
 (function () {
   "use strict";
@@ -21,6 +32,7 @@
     state: $("zf-state"),
     rate: $("zf-rate"),
     count: $("zf-count"),
+    table: $("zf-table"),
     rows: $("zf-messages"),
     notices: $("zf-notices"),
     pause: $("zf-pause"),
@@ -36,9 +48,459 @@
   let drawScheduled = false;
   let paused = false;
   let total = 0;
+  let drawn = 0; // rows ever drawn: stripes follow the row, not its position
   let thisSecond = 0;
   const perSecond = [];
   const latestSeq = new Map();
+
+  // How big a value may be before it is folded.
+  const INLINE_MAX = 80; // characters of compact JSON shown as it is, on one line
+  const OPEN_MAX_CHARS = 200; // a value up to this size (compact) and
+  const OPEN_MAX_LINES = 6; // this many pretty lines starts open; a bigger one folded
+  const NESTED_INLINE_MAX = 60; // inside a pretty value: members this short stay on one line
+  const NESTED_OPEN_MAX = 2000; // and members bigger than this start folded
+  const TEXT_MAX_CHARS = 500; // text longer than this or
+  const TEXT_MAX_LINES = 12; // with more lines is folded to its first line
+  const PREVIEW_MAX = 300; // characters put in a folded block's one-line preview
+  const HEAD_BYTES = 8; // bytes shown as hex in a binary value's summary
+  const DUMP_MAX = 65536; // bytes of a hex dump; beyond, the value as sent is shown
+
+  // DOM helpers.
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function plural(n, word) {
+    return n.toLocaleString("en") + " " + word + (n === 1 ? "" : "s");
+  }
+
+  function lineCount(text) {
+    let n = 1;
+    for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) n++;
+    return n;
+  }
+
+  function hasOwn(object, key) {
+    return Object.prototype.hasOwnProperty.call(object, key);
+  }
+
+  function isObject(value) {
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+  }
+
+  /*
+   * A folding block: <details> whose <summary> is `summary`; `fill(body)` builds the body
+   * the first time it opens (at once when `open`).
+   */
+  function fold(className, summary, fill, open) {
+    const details = el("details", className);
+    const head = el("summary");
+    head.append(...summary);
+    const body = el("div", "zf-fold-body");
+    details.append(head, body);
+    let filled = false;
+    const ensure = () => {
+      if (filled || !details.open) return;
+      filled = true;
+      fill(body);
+    };
+    details.addEventListener("toggle", ensure);
+    if (open) {
+      details.open = true;
+      ensure();
+    }
+    return details;
+  }
+
+  // JSON values.
+
+  function scalarClass(value) {
+    if (typeof value === "string") return "zf-j-str";
+    if (typeof value === "number") return "zf-j-num";
+    return "zf-j-lit"; // true, false, null
+  }
+
+  /*
+   * A value on one line, with its tokens coloured. Its text is exactly JSON.stringify's
+   * (what a copy gives); the spaces after `:` and `,` are drawn by the stylesheet.
+   */
+  function inlineJson(parent, value) {
+    if (value === null || typeof value !== "object") {
+      parent.append(el("span", scalarClass(value), JSON.stringify(value)));
+      return;
+    }
+    const isArray = Array.isArray(value);
+    parent.append(isArray ? "[" : "{");
+    let first = true;
+    for (const key of isArray ? value.keys() : Object.keys(value)) {
+      if (!first) parent.append(el("span", "zf-j-comma", ","));
+      first = false;
+      if (!isArray) {
+        parent.append(el("span", "zf-j-key", JSON.stringify(key)), el("span", "zf-j-colon", ":"));
+      }
+      inlineJson(parent, value[key]);
+    }
+    parent.append(isArray ? "]" : "}");
+  }
+
+  function sizeLabel(value) {
+    return Array.isArray(value)
+      ? plural(value.length, "item")
+      : plural(Object.keys(value).length, "key");
+  }
+
+  // Lines of the pretty form below, up to `limit` (it stops counting there).
+  function prettyLines(value, limit) {
+    if (value === null || typeof value !== "object") return 1;
+    if (JSON.stringify(value).length <= NESTED_INLINE_MAX) return 1;
+    let lines = 2;
+    for (const member of Object.values(value)) {
+      lines += prettyLines(member, limit - lines);
+      if (lines > limit) break;
+    }
+    return lines;
+  }
+
+  function keyLabel(parent, key) {
+    if (key === null) return;
+    parent.append(el("span", "zf-j-key", JSON.stringify(key)), ": ");
+  }
+
+  /*
+   * One member of a pretty value: a line when it is a scalar or short, else a folding
+   * block `"key": {` … `}` that reads `"key": {12 keys}` when folded.
+   */
+  function prettyMember(value, key, comma, open, preview) {
+    const compact = value !== null && typeof value === "object" ? JSON.stringify(value) : null;
+    if (compact === null || compact.length <= NESTED_INLINE_MAX) {
+      const line = el("div", "zf-j-line");
+      keyLabel(line, key);
+      inlineJson(line, value);
+      if (comma) line.append(",");
+      return line;
+    }
+    const isArray = Array.isArray(value);
+    const summary = [];
+    const label = el("span", "zf-j-label");
+    keyLabel(label, key);
+    label.append(isArray ? "[" : "{");
+    const shut = el("span", "zf-j-shut");
+    shut.append(el("span", "zf-j-size", sizeLabel(value)), isArray ? "]" : "}");
+    if (comma) shut.append(",");
+    label.append(shut);
+    summary.push(label);
+    if (preview) summary.push(el("span", "zf-preview", compact.slice(0, PREVIEW_MAX)));
+    return fold(
+      "zf-j-node",
+      summary,
+      (body) => {
+        const kids = el("div", "zf-j-kids");
+        if (isArray && value.every((v) => v === null || typeof v !== "object")) {
+          // Numbers, strings…: as many on a line as fit, not one per line.
+          const flow = el("div", "zf-j-line zf-j-flow");
+          value.forEach((v, i) => {
+            flow.append(el("span", scalarClass(v), JSON.stringify(v)));
+            if (i < value.length - 1) flow.append(el("span", "zf-j-comma", ","));
+          });
+          kids.append(flow);
+          body.append(kids, el("div", "zf-j-end", "]" + (comma ? "," : "")));
+          return;
+        }
+        const keys = isArray ? [...value.keys()] : Object.keys(value);
+        keys.forEach((k, i) => {
+          const member = value[k];
+          const big = member !== null && typeof member === "object" &&
+            JSON.stringify(member).length > NESTED_OPEN_MAX;
+          kids.append(prettyMember(member, isArray ? null : k, i < keys.length - 1, !big, false));
+        });
+        body.append(kids, el("div", "zf-j-end", (isArray ? "]" : "}") + (comma ? "," : "")));
+      },
+      open
+    );
+  }
+
+  /*
+   * Any JSON value, as the data of a message or a part. `open`: pretty-printed and open
+   * whatever its size (a whole Jupyter message, once asked for); else short values stay on
+   * one line and big ones start folded.
+   */
+  function jsonView(value, open) {
+    if (typeof value === "string") return textView(value);
+    if (value === null || typeof value !== "object") {
+      return el("span", scalarClass(value), JSON.stringify(value));
+    }
+    const compact = JSON.stringify(value);
+    if (!open && compact.length <= INLINE_MAX) {
+      const line = el("span", "zf-j-inline");
+      inlineJson(line, value);
+      return line;
+    }
+    const view = el("div", "zf-json");
+    const small = compact.length <= OPEN_MAX_CHARS &&
+      prettyLines(value, OPEN_MAX_LINES) <= OPEN_MAX_LINES;
+    view.append(prettyMember(value, null, false, Boolean(open) || small, !open));
+    return view;
+  }
+
+  // Text.
+
+  function textView(text) {
+    if (text.length <= TEXT_MAX_CHARS && lineCount(text) <= TEXT_MAX_LINES) {
+      return el("span", "zf-text", text);
+    }
+    const newline = text.indexOf("\n");
+    const first = (newline === -1 ? text : text.slice(0, newline)).slice(0, PREVIEW_MAX);
+    return fold(
+      "zf-text-fold",
+      [
+        el("span", "zf-preview", first),
+        el("span", "zf-meta", plural(lineCount(text), "line") + " · " + plural(text.length, "char")),
+      ],
+      (body) => body.append(el("div", "zf-text", text))
+    );
+  }
+
+  // Bytes: base64 or hex as sent.
+
+  const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+  function byteSize(n) {
+    if (n < 1024) return n.toLocaleString("en") + " B";
+    const units = ["KiB", "MiB", "GiB"];
+    let value = n / 1024;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit++;
+    }
+    return value.toFixed(value < 10 ? 1 : 0) + " " + units[unit];
+  }
+
+  function fromBase64(text) {
+    const binary = atob(text);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  }
+
+  function fromHex(text) {
+    const bytes = new Uint8Array(text.length >> 1);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.substr(2 * i, 2), 16);
+    return bytes;
+  }
+
+  /*
+   * {size, head, bytes(limit)} of a base64 or hex value, or null when it is not one.
+   * Only the first bytes are decoded for the summary; the rest when the dump is opened.
+   */
+  function byteValue(encoding, text) {
+    try {
+      if (encoding === "hex") {
+        if (text.length % 2 || !/^[0-9a-fA-F]*$/.test(text)) return null;
+        return {
+          size: text.length / 2,
+          head: fromHex(text.slice(0, 2 * HEAD_BYTES)),
+          bytes: (limit) => fromHex(text.slice(0, 2 * limit)),
+        };
+      }
+      const clean = text.replace(/\s+/g, "");
+      const pad = clean.endsWith("==") ? 2 : clean.endsWith("=") ? 1 : 0;
+      const size = Math.floor((clean.length * 3) / 4) - pad;
+      const headChars = Math.ceil(HEAD_BYTES / 3) * 4;
+      return {
+        size,
+        head: fromBase64(clean.slice(0, headChars)).slice(0, HEAD_BYTES),
+        bytes: (limit) => fromBase64(clean.slice(0, Math.ceil(limit / 3) * 4)).slice(0, limit),
+      };
+    } catch (error) {
+      return null; // not valid base64: shown as text
+    }
+  }
+
+  // `hexdump -C`'s layout: offset, `perLine` bytes in hex (a gap after each 8), as ASCII.
+  function hexDump(bytes, perLine) {
+    const lines = [];
+    for (let offset = 0; offset < bytes.length; offset += perLine) {
+      let hex = "";
+      let ascii = "";
+      for (let i = 0; i < perLine; i++) {
+        const b = bytes[offset + i];
+        hex += offset + i < bytes.length ? HEX[b] + " " : "   ";
+        if (i % 8 === 7 && i < perLine - 1) hex += " ";
+        if (offset + i < bytes.length) ascii += b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".";
+      }
+      lines.push(offset.toString(16).padStart(8, "0") + "  " + hex + " " + ascii);
+    }
+    return lines.join("\n");
+  }
+
+  function bytesView(encoding, text) {
+    const value = byteValue(encoding, text);
+    if (!value) {
+      const bad = el("span", "zf-text", text);
+      bad.title = "not valid " + encoding;
+      return bad;
+    }
+    let head = "";
+    for (const b of value.head) head += HEX[b];
+    const summary = [el("span", "zf-kind", encoding), el("span", "zf-size", byteSize(value.size))];
+    if (value.size) {
+      summary.push(el("span", "zf-first", "· " + head + (value.size > HEAD_BYTES ? "…" : "")));
+    }
+    return fold("zf-bytes", summary, (body) => {
+      const shown = Math.min(value.size, DUMP_MAX);
+      if (shown) {
+        const dump = el("div", "zf-dump");
+        body.append(dump);
+        // 16 bytes a line when the cell is wide enough for it (76 characters), else 8.
+        const probe = el("span", null, "0".repeat(10));
+        dump.append(probe);
+        const perLine = dump.clientWidth >= (probe.getBoundingClientRect().width / 10) * 78 ? 16 : 8;
+        dump.textContent = hexDump(value.bytes(shown), perLine);
+      }
+      if (value.size > shown) {
+        body.append(el("div", "zf-meta", "first " + byteSize(shown) + " of " + byteSize(value.size)));
+      }
+      body.append(
+        fold(
+          "zf-sent",
+          [el("span", "zf-meta", "as sent (" + encoding + ", " + plural(text.length, "char") + ")")],
+          (sent) => sent.append(el("div", "zf-raw", text))
+        )
+      );
+    });
+  }
+
+  // Jupyter messages.
+
+  const ANSI = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]/g;
+
+  function stripAnsi(text) {
+    return text.replace(ANSI, "");
+  }
+
+  function isJupyter(data) {
+    return (
+      isObject(data) &&
+      hasOwn(data, "header") && hasOwn(data, "parent_header") && hasOwn(data, "content") &&
+      isObject(data.header) && typeof data.header.msg_type === "string"
+    );
+  }
+
+  function asText(value) {
+    if (typeof value === "string") return value;
+    if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value.join("");
+    return null;
+  }
+
+  function jupyterView(message) {
+    const type = message.header.msg_type;
+    const content = isObject(message.content) ? message.content : {};
+    const view = el("div", "zf-jup");
+    const head = el("div", "zf-jup-head");
+    const badge = el("span", "zf-jup-type", type);
+    badge.dataset.msgType = type;
+    head.append(badge);
+    const aside = [];
+    if (type === "stream" && typeof content.name === "string") aside.push(content.name);
+    if (typeof content.execution_count === "number") {
+      const label = type === "execute_input" ? "In" : type === "execute_result" ? "Out" : "";
+      aside.push(label + "[" + content.execution_count + "]");
+    }
+    const parent = isObject(message.parent_header) ? message.parent_header.msg_type : undefined;
+    if (typeof parent === "string") aside.push("← " + parent);
+    if (aside.length) head.append(el("span", "zf-meta", aside.join(" · ")));
+    view.append(head);
+
+    let text = null;
+    if (type === "stream") text = asText(content.text);
+    else if (type === "execute_result" || type === "display_data" || type === "update_display_data") {
+      const data = isObject(content.data) ? content.data : {};
+      text = asText(data["text/plain"]);
+      if (text === null && Object.keys(data).length) {
+        head.append(el("span", "zf-meta", Object.keys(data).join(", ")));
+      }
+    } else if (type === "execute_input") text = asText(content.code);
+    else if (type === "status") {
+      const state = asText(content.execution_state);
+      if (state !== null) {
+        const line = el("span", "zf-jup-state", state);
+        line.dataset.state = state;
+        badge.after(line);
+      }
+    }
+    if (type === "error" || (content.status === "error" && typeof content.ename === "string")) {
+      view.append(el("div", "zf-jup-error", stripAnsi(String(content.ename) + ": " + String(content.evalue))));
+      const traceback = Array.isArray(content.traceback) ? content.traceback : [];
+      if (traceback.length) {
+        const lines = stripAnsi(traceback.map(String).join("\n"));
+        view.append(
+          fold("zf-jup-tb", [el("span", "zf-meta", "traceback · " + plural(lineCount(lines), "line"))], (body) =>
+            body.append(el("div", "zf-text", lines))
+          )
+        );
+      }
+    }
+    if (text !== null) {
+      const box = el("div", "zf-jup-text");
+      if (type === "stream" && content.name === "stderr") box.classList.add("zf-jup-stderr");
+      box.append(textView(stripAnsi(text).replace(/\n$/, "")));
+      view.append(box);
+    }
+
+    const buffers = Array.isArray(message.buffers) ? message.buffers.length : 0;
+    const raw = fold(
+      "zf-jup-raw",
+      [el("span", "zf-meta", "message" + (buffers ? " · " + plural(buffers, "buffer") : ""))],
+      (body) => body.append(jsonView(message, true))
+    );
+    view.append(raw);
+    return view;
+  }
+
+  // One message's data, and its parts.
+
+  function kindOf(data, encoding) {
+    if (typeof data === "string") {
+      if (encoding === "base64" || encoding === "hex") return encoding === "hex" ? "hex" : "binary";
+      return "text";
+    }
+    return isJupyter(data) ? "jupyter" : "json";
+  }
+
+  function valueView(data, encoding) {
+    switch (kindOf(data, encoding)) {
+      case "binary":
+        return bytesView("base64", data);
+      case "hex":
+        return bytesView("hex", data);
+      case "text":
+        return textView(data);
+      case "jupyter":
+        return jupyterView(data);
+      default:
+        return jsonView(data);
+    }
+  }
+
+  function partsView(parts, encoding) {
+    return fold("zf-parts", [el("span", "zf-meta", "+ " + plural(parts.length, "part"))], (body) => {
+      const list = el("ol", "zf-part-list");
+      for (const part of parts) {
+        const item = el("li");
+        // Parts come decoded as the payload is: base64 on binary feeds, hex on hex feeds.
+        item.append(valueView(part, typeof part === "string" ? encoding : undefined));
+        list.append(item);
+      }
+      body.append(list);
+    });
+  }
+
+  // The table.
 
   function cell(row, text, className) {
     const td = row.insertCell();
@@ -56,20 +518,32 @@
     );
   }
 
-  function dataText(message) {
-    const data = message.data;
-    if (typeof data === "string") return data;
-    return JSON.stringify(data);
-  }
-
   function row(message) {
     const tr = document.createElement("tr");
+    if (drawn++ % 2) tr.className = "zf-alt";
     cell(tr, clock(message.ts), "zf-time");
-    cell(tr, message.topic, "zf-topic");
-    cell(tr, message.zmq_topic === undefined ? "" : message.zmq_topic, "zf-zmq-topic");
+    cell(tr, message.topic, "zf-topic").title = message.topic;
+    const zmqTopic = message.zmq_topic === undefined ? "" : String(message.zmq_topic);
+    cell(tr, zmqTopic, "zf-zmq-topic").title = zmqTopic;
     cell(tr, message.seq === undefined ? "" : String(message.seq), "zf-num");
-    const data = cell(tr, dataText(message), "zf-data");
+    const upstream = Number.isInteger(message.upstream_seq) ? String(message.upstream_seq) : "";
+    if (upstream && ui.table) ui.table.classList.add("zf-has-upstream");
+    cell(tr, upstream, "zf-upstream");
+    const data = tr.insertCell();
+    data.className = "zf-data";
+    const kind = kindOf(message.data, message.encoding);
+    data.dataset.kind = kind;
     if (message.encoding) data.dataset.encoding = message.encoding;
+    try {
+      data.append(valueView(message.data, message.encoding));
+      if (Array.isArray(message.parts) && message.parts.length) {
+        data.append(partsView(message.parts, message.encoding));
+      }
+    } catch (error) {
+      // A value this page cannot lay out is still shown, as JSON text.
+      data.textContent = JSON.stringify(message.data);
+      (window.reportError || console.error)(error);
+    }
     return tr;
   }
 
