@@ -27,6 +27,7 @@ class CatalogWatcher:
         self._listeners: set[Listener] = set()
         self._task: asyncio.Task | None = None
         self._first: asyncio.Future[Catalog] | None = None
+        self.failing = False  # the last reload failed: the outage is logged once, at its start
 
     async def get(self) -> Catalog:
         if self.catalog is not None:
@@ -65,13 +66,28 @@ class CatalogWatcher:
 
     async def _run(self) -> None:
         while True:
-            try:
-                await self.reload()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("could not load feeds and topics: %s", exc)
+            await self.poll()
             await asyncio.sleep(self.interval)
+
+    async def poll(self) -> bool:
+        """One reload; the last good catalog stays when it fails. Logs once per outage."""
+        try:
+            await self.reload()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not self.failing:
+                self.failing = True
+                log.warning(
+                    "could not load feeds and topics: %s (the last good configuration stays; "
+                    "logged again when it loads again)",
+                    exc,
+                )
+            return False
+        if self.failing:
+            self.failing = False
+            log.warning("configuration loads again")
+        return True
 
     def stop(self) -> None:
         if self._task is not None:
