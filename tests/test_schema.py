@@ -32,6 +32,7 @@ BASE: dict[str, Any] = {
             "separator": " ",
             "compression": "none",
             "jupyter_connection_file": "",
+            "curve_publishers": [],
             "enabled": True,
             "max_message_size": 1048576,
             "topics": [
@@ -56,6 +57,7 @@ BASE: dict[str, Any] = {
             "separator": " ",
             "compression": "none",
             "jupyter_connection_file": "",
+            "curve_publishers": [],
             "enabled": False,
             "max_message_size": 65536,
             "topics": [
@@ -109,6 +111,7 @@ def test_optional_keys_get_the_model_defaults() -> None:
                 "separator": " ",
                 "compression": "none",
                 "jupyter_connection_file": "",
+                "curve_publishers": [],
                 "enabled": True,
                 "max_message_size": 1048576,
                 "topics": [
@@ -160,7 +163,7 @@ BAD = [
     (_set("feeds.0", "prices"), "feeds[0]: must be an object, not a string"),
     (_set("feeds.0.colour", "red"), "feeds[0].colour: unknown key; the keys are slug, name, "
      "endpoints, bind, framing, payload, frames, separator, compression, "
-     "jupyter_connection_file, enabled, max_message_size, topics"),
+     "jupyter_connection_file, curve_publishers, enabled, max_message_size, topics"),
     (_set("feeds.1.topics.1.feed", "logs"), "feeds[1].topics[1].feed: unknown key; the keys "
      "are slug, name, prefix, match, access, groups"),
     (_set("version", 2), "document.version: unknown key; the keys are feeds"),
@@ -316,6 +319,7 @@ def test_export_sorts_and_writes_every_key() -> None:
                 "separator": " ",
                 "compression": "none",
                 "jupyter_connection_file": "",
+                "curve_publishers": [],
                 "enabled": False,
                 "max_message_size": 10,
                 "topics": [],
@@ -331,6 +335,7 @@ def test_export_sorts_and_writes_every_key() -> None:
                 "separator": " ",
                 "compression": "none",
                 "jupyter_connection_file": "",
+                "curve_publishers": [],
                 "enabled": True,
                 "max_message_size": 1048576,
                 "topics": [
@@ -379,6 +384,12 @@ def topics(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+# Real CURVE public keys (Z85 of 32 bytes), as zmq.curve_keypair() makes them.
+CURVE_A = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+CURVE_B = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
+CURVE_LISTS = [[], ["*"], [CURVE_A], [CURVE_B, CURVE_A]]
+
+
 @st.composite
 def feeds(draw: st.DrawFn) -> dict[str, Any]:
     bind = draw(st.booleans())
@@ -406,6 +417,7 @@ def feeds(draw: st.DrawFn) -> dict[str, Any]:
         "separator": draw(st.sampled_from([" ", ":", "|", " :: "])),
         "compression": draw(st.sampled_from(framing.COMPRESSIONS)),
         "jupyter_connection_file": "/run/k.json" if chosen == "jupyter" else "",
+        "curve_publishers": draw(st.sampled_from(CURVE_LISTS)),
         "enabled": draw(st.booleans()),
         "max_message_size": draw(st.integers(1, schema.MAX_MESSAGE_SIZE_MAX)),
         "topics": chosen_topics,
@@ -422,8 +434,13 @@ def as_catalog(document: dict[str, Any]) -> Catalog:
     return Catalog(
         tuple(
             FeedConfig(
-                **{k: v for k, v in f.items() if k not in ("endpoints", "topics", "frames")},
+                **{
+                    k: v
+                    for k, v in f.items()
+                    if k not in ("endpoints", "topics", "frames", "curve_publishers")
+                },
                 endpoints=tuple(f["endpoints"]),
+                curve_publishers=tuple(f["curve_publishers"]),
                 frames=tuple(f["frames"]),
                 topics=tuple(
                     TopicConfig(**{**t, "groups": frozenset(t["groups"])}) for t in f["topics"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -77,6 +78,13 @@ class Feed(models.Model):
         blank=True,
         help_text="Jupyter framing: the kernel's connection file, whose key verifies every "
         "message (read by the subscriber; the key is never stored here). Empty: not verified.",
+    )
+    curve_publishers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="CURVE: the trusted publishers' public keys (Z85, 40 characters each), or "
+        '["*"] for any key (encryption only). Empty: no CURVE. The gateway\'s own key pair '
+        "is read from ZMQFEED['CURVE_SECRET_FILE'], never stored here.",
     )
     enabled = models.BooleanField(default=_FEED["enabled"])
     max_message_size = models.PositiveIntegerField(
@@ -155,9 +163,47 @@ def load_catalog() -> Catalog:
                 separator=feed.separator,
                 compression=feed.compression,
                 jupyter_connection_file=feed.jupyter_connection_file,
+                curve_publishers=tuple(feed.curve_publishers or ()),
                 enabled=feed.enabled,
                 max_message_size=feed.max_message_size,
                 topics=topics,
             )
         )
     return Catalog(tuple(feeds))
+
+
+class TokenGeneration(models.Model):
+    """A user's token generation: tokens carry it, and bumping it revokes them all at once."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="zmqfeed_tokens",
+    )
+    generation = models.PositiveIntegerField(default=0)
+    revoked = models.DateTimeField(
+        null=True, blank=True, help_text="When tokens were last revoked."
+    )
+
+    class Meta:
+        verbose_name = "program token generation"
+
+    def __str__(self) -> str:
+        return f"{self.user} (generation {self.generation})"
+
+    @classmethod
+    def current(cls, user_id: int) -> int:
+        found = cls.objects.filter(user_id=user_id).values_list("generation", flat=True).first()
+        return found or 0
+
+    @classmethod
+    def revoke(cls, user_id: int) -> int:
+        """Every token of the user stops working; the new generation."""
+        from django.utils import timezone
+
+        row, _ = cls.objects.get_or_create(user_id=user_id)
+        cls.objects.filter(pk=row.pk).update(
+            generation=models.F("generation") + 1, revoked=timezone.now()
+        )
+        return cls.current(user_id)

@@ -10,12 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import slug_re
+from zmq.utils import z85
 
 from .core.catalog import Catalog, FeedConfig, TopicConfig
 from .core.vocabulary import (
     ACCESS,
     ACCESS_GROUP,
     COMPRESSIONS,
+    CURVE_ANY,
+    CURVE_KEY_LENGTH,
+    CURVE_KEYS_MAX,
     FEED_DEFAULTS,
     FEED_KEYS,
     FEED_REQUIRED,
@@ -212,6 +216,52 @@ def connection_file_problem(framing: str, path: str) -> str | None:
     return None
 
 
+def curve_key_problem(key: str) -> str | None:
+    """What is wrong with one CURVE public key in Z85, if anything."""
+    if len(key) != CURVE_KEY_LENGTH:
+        return (
+            f"{key!r} is not a CURVE public key: Z85 of 32 bytes is {CURVE_KEY_LENGTH} "
+            f"characters, not {len(key)}"
+        )
+    try:
+        decoded = z85.decode(key.encode("ascii"))
+    except Exception:  # a character outside Z85 (KeyError), a group over 2**32 (struct.error)
+        decoded = b""
+    if len(decoded) != 32:
+        return f"{key!r} is not a CURVE public key: not valid Z85"
+    return None
+
+
+def curve_publishers_problems(keys: list) -> list[tuple[int | None, str]]:
+    """(index or None for the whole list, problem) for a ``curve_publishers`` list."""
+    if len(keys) > CURVE_KEYS_MAX:
+        return [(None, f"must list at most {CURVE_KEYS_MAX} keys")]
+    if CURVE_ANY in keys and keys != [CURVE_ANY]:
+        return [(None, f'"{CURVE_ANY}" (any key) must be the only entry, as ["{CURVE_ANY}"]')]
+    if keys == [CURVE_ANY]:
+        return []
+    problems: list[tuple[int | None, str]] = []
+    seen: set[str] = set()
+    for index, key in enumerate(keys):
+        if not isinstance(key, str):
+            problems.append((index, f"must be a string, not {_kind(key)}"))
+            continue
+        problem = curve_key_problem(key)
+        if problem is None and key in seen:
+            problem = f"{key!r} is listed twice"
+        if problem:
+            problems.append((index, problem))
+        seen.add(key)
+    return problems
+
+
+def _curve_publishers(value: object, path: str) -> list[str]:
+    keys = _list(value, path)
+    for index, problem in curve_publishers_problems(keys):
+        raise SchemaError(path if index is None else f"{path}[{index}]", problem)
+    return list(keys)
+
+
 def _frames(value: object, path: str) -> list[str]:
     frames = _list(value, path)
     if len(frames) > FRAMES_MAX:
@@ -268,6 +318,7 @@ def _feed(obj: object, path: str) -> dict[str, Any]:
             max_length=PATH_MAX,
             empty=True,
         ),
+        "curve_publishers": _curve_publishers(raw["curve_publishers"], f"{path}.curve_publishers"),
         "enabled": _bool(raw["enabled"], f"{path}.enabled"),
         "max_message_size": _max_message_size(raw["max_message_size"], f"{path}.max_message_size"),
     }
@@ -325,6 +376,7 @@ def _export_feed(feed: FeedConfig) -> dict[str, Any]:
     document = {key: getattr(feed, key) for key in FEED_KEYS}
     document["endpoints"] = list(feed.endpoints)
     document["frames"] = list(feed.frames)
+    document["curve_publishers"] = list(feed.curve_publishers)
     document["topics"] = [_export_topic(t) for t in sorted(feed.topics, key=lambda t: t.slug)]
     return document
 

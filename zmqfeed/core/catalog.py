@@ -45,13 +45,15 @@ class FeedConfig:
     jupyter_connection_file: str = field(
         default=FEED_DEFAULTS["jupyter_connection_file"], kw_only=True
     )
+    # Trusted publishers' CURVE public keys (Z85), or ("*",); empty: no CURVE.
+    curve_publishers: tuple[str, ...] = field(default=(), kw_only=True)
     enabled: bool = FEED_DEFAULTS["enabled"]
     max_message_size: int = FEED_DEFAULTS["max_message_size"]
     topics: tuple[TopicConfig, ...] = ()  # FEED_DEFAULTS["topics"], as a tuple
 
     def socket_settings(self) -> tuple:
         """What a change to requires a new socket (topics are re-applied in place)."""
-        return (self.endpoints, self.bind, self.framing)
+        return (self.endpoints, self.bind, self.framing, self.curve_publishers)
 
     def topic(self, slug: str) -> TopicConfig | None:
         for topic in self.topics:

@@ -25,6 +25,9 @@ MAX_MESSAGE_SIZE_MAX: Final = 2**31 - 1  # PositiveIntegerField's portable upper
 SEPARATOR_MAX: Final = 16  # bytes between topic and payload in `prefix` framing
 FRAMES_MAX: Final = 32  # entries of a multipart feed's `frames` list
 PATH_MAX: Final = 500  # a Jupyter connection file's path
+CURVE_KEYS_MAX: Final = 256  # entries of a feed's `curve_publishers` list
+CURVE_KEY_LENGTH: Final = 40  # characters of a CURVE public key in Z85 (32 bytes)
+CURVE_ANY: Final = "*"  # `curve_publishers: ["*"]`: any CURVE key (encryption only)
 
 # How a feed's ZeroMQ frames carry topic and payload.
 FRAMING_MULTIPART: Final = "multipart"
@@ -113,6 +116,7 @@ FEED_KEYS: Final = (
     "separator",
     "compression",
     "jupyter_connection_file",
+    "curve_publishers",
     "enabled",
     "max_message_size",
     "topics",
@@ -132,6 +136,7 @@ FEED_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         "separator": " ",
         "compression": COMPRESSION_NONE,
         "jupyter_connection_file": "",
+        "curve_publishers": [],
         "enabled": True,
         "max_message_size": MAX_MESSAGE_SIZE_DEFAULT,
         "topics": [],
