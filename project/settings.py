@@ -107,7 +107,11 @@ else:
         }
     }
 
-ZMQFEED = {}
+ZMQFEED = (
+    {"CURVE_SECRET_FILE": os.environ["ZMQFEED_CURVE_SECRET_FILE"]}
+    if os.environ.get("ZMQFEED_CURVE_SECRET_FILE")
+    else {}
+)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

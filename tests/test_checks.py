@@ -58,6 +58,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "latest, append and replay",
     ),
     ("zmqfeed.E007", {"CHANNEL_LAYERS": REDIS_LAYER}, "needs a Redis URL", "REDIS_URL"),
+    (
+        "zmqfeed.E008",
+        {"ZMQFEED": {"CURVE_SECRET_FILE": "/nonexistent/gateway.key_secret"}},
+        "CURVE_SECRET_FILE",
+        "zmq.auth.create_certificates",
+    ),
     ("zmqfeed.W001", {"ZMQFEED": {"RELOAD_INTERVAL": 6}}, "over 5 s", "5 or less"),
     ("zmqfeed.E003", {"ZMQFEED": {"LIFT_SEND_LIMIT": "no"}}, "LIFT_SEND_LIMIT", "True or False"),
     (

@@ -15,6 +15,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from . import curve
 from .core.vocabulary import (
     ACCESS_GROUP,
     FEED_DEFAULTS,
@@ -26,6 +27,7 @@ from .core.vocabulary import (
 from .models import Feed, Topic
 from .schema import (
     connection_file_problem,
+    curve_publishers_problems,
     endpoint_list_problems,
     frames_problem,
     raw_prefix_problem,
@@ -78,6 +80,25 @@ class FramesField(forms.CharField):
             raise ValidationError(problem[0].upper() + problem[1:] + ".")
 
 
+class CurvePublishersField(forms.CharField):
+    """The model's JSON list of trusted CURVE public keys as a textarea, one key per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 60, "spellcheck": "false"})
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value)
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def validate(self, value: list[str]) -> None:
+        super().validate(value)
+        problems = curve_publishers_problems(value)
+        if problems:
+            raise ValidationError([problem for _, problem in problems])
+
+
 class FeedForm(forms.ModelForm):
     endpoints = EndpointsField(
         help_text="One per line, e.g. tcp://127.0.0.1:5556, ipc:///run/feed.sock, "
@@ -95,6 +116,12 @@ class FeedForm(forms.ModelForm):
         max_length=SEPARATOR_MAX,
         initial=FEED_DEFAULTS["separator"],
         help_text="Prefix framing: what stands between topic and payload (one space by default).",
+    )
+    curve_publishers = CurvePublishersField(
+        required=False,
+        help_text="CURVE: the trusted publishers' public keys (Z85, 40 characters), one per "
+        "line, or * alone for any key (encryption only). Empty: no CURVE. Publishers need "
+        "the gateway's public key, shown below.",
     )
 
     class Meta:
@@ -175,7 +202,7 @@ class FeedAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "bind", "framing", "payload")
     search_fields = ("slug", "name", "endpoints", "topics__slug", "topics__prefix")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("created", "updated")
+    readonly_fields = ("created", "updated", "gateway_public_key")
     actions = ("enable_feeds", "disable_feeds")
     fieldsets = (
         (None, {"fields": ("name", "slug", "enabled")}),
@@ -192,8 +219,21 @@ class FeedAdmin(admin.ModelAdmin):
                 "compression, and a Jupyter kernel's connection file (jupyter).",
             },
         ),
+        (
+            "CURVE",
+            {
+                "fields": ("curve_publishers", "gateway_public_key"),
+                "description": "Encrypted, authenticated ingest: the gateway is the CURVE "
+                "server; its key pair is read from ZMQFEED['CURVE_SECRET_FILE'] (never here).",
+            },
+        ),
         ("History", {"fields": ("created", "updated"), "classes": ("collapse",)}),
     )
+
+    @admin.display(description="gateway public key")
+    def gateway_public_key(self, feed: Feed) -> str:
+        key = curve.public_key()  # the public half only: the secret never leaves the file
+        return key or "(no readable ZMQFEED['CURVE_SECRET_FILE']: CURVE feeds cannot open)"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Feed]:
         return super().get_queryset(request).annotate(topic_total=Count("topics"))
@@ -243,3 +283,4 @@ class TopicAdmin(admin.ModelAdmin):
     @admin.display(description="groups")
     def group_names(self, topic: Topic) -> str:
         return ", ".join(sorted(g.name for g in topic.groups.all()))
+

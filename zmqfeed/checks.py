@@ -123,6 +123,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         )
     errors += _check_history()
     errors += _check_send_limit(values)
+    errors += _check_curve(values)
     return errors
 
 
@@ -190,3 +191,29 @@ def _check_history() -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_curve(values: dict[str, Any]) -> list[CheckMessage]:
+    """E008: CURVE_SECRET_FILE is set but unusable, or this libzmq lacks CURVE.
+
+    The database is not read here: a feed with curve_publishers while the setting is unset
+    is logged by the subscriber, which does not open that feed.
+    """
+    from . import curve  # an I/O shell: checks may read a file, never the database
+
+    path = values["CURVE_SECRET_FILE"]
+    if path is None:
+        return []
+    problem = None if curve.available() else "this libzmq has no CURVE (zmq.has('curve'))"
+    problem = problem or curve.key_file_problem(path)
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"{problem}: feeds with curve_publishers cannot open.",
+            hint="Create a key pair with zmq.auth.create_certificates(directory, 'gateway') "
+            "and set CURVE_SECRET_FILE to the .key_secret file (README: Security), or "
+            "remove the setting; libzmq needs libsodium for CURVE (pyzmq's wheels have it).",
+            id="zmqfeed.E008",
+        )
+    ]

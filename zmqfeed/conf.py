@@ -59,6 +59,10 @@ DEFAULTS: dict[str, Any] = {
     "EAGER_WRITES": True,
     # ZMQ_RATE (kbit/s) of SUB sockets; PGM sizes its receive window from it.
     "MULTICAST_RATE": 100_000,
+    # The gateway's CURVE key pair: a zmq.auth secret key file (zmq.auth.create_certificates),
+    # read by the subscriber for feeds with curve_publishers. None: no CURVE feed can open.
+    # Never stored in the database, shown in the admin, exported or logged.
+    "CURVE_SECRET_FILE": None,
 }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from . import conf, metrics
+from . import conf, curve, metrics
 from .core.catalog import Catalog, FeedConfig
 from .core.rates import LogThrottle
 from .core.router import Routed, Router
@@ -134,6 +134,9 @@ class FeedReader:
         sock.setsockopt(zmq.RATE, settings["MULTICAST_RATE"])
         self.sock = sock
         attached = 0
+        publishers = self.feed.curve_publishers
+        if publishers and not curve.gate(self.ctx).secure(sock, self.feed.slug, publishers):
+            return attached  # logged; never attached without CURVE
         for endpoint in self.feed.endpoints:
             try:
                 scheme = parse_endpoint(endpoint).scheme
@@ -272,6 +275,7 @@ class Subscriber:
         self.watcher = watcher
         self.only = set(only) if only else None
         self.ctx = zmq.asyncio.Context()
+        self.curve = curve.gate(self.ctx)  # its CURVE authenticator, started on first use
         self.readers: dict[str, FeedReader] = {}
         self.known_seqs: dict[str, int] = {}  # of readers gone, so that new ones go on from there
         self.throttle = LogThrottle(conf.get()["LOG_INTERVAL"])
@@ -361,4 +365,5 @@ class Subscriber:
             self.watcher.unlisten(self._on_change)
             for slug in list(self.readers):
                 await self._stop(slug, "shutting down")
+            await curve.stop(self.ctx)
             self.ctx.term()

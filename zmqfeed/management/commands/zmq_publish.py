@@ -19,7 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import zmq
+import zmq.auth
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from zmq.utils import z85
 
 from zmqfeed import conf
 from zmqfeed.core.rates import LogThrottle
@@ -215,6 +217,20 @@ class Command(BaseCommand):
             help="Send high-water mark: messages queued per subscriber before they are dropped "
             "(default 100000).",
         )
+        parser.add_argument(
+            "--curve-server-key",
+            metavar="KEY",
+            help="Publish over CURVE to a gateway feed with curve_publishers: the gateway's "
+            "public key (Z85, 40 characters; shown on the feed's admin page). Needs "
+            "--curve-secret-file.",
+        )
+        parser.add_argument(
+            "--curve-secret-file",
+            metavar="FILE",
+            help="With --curve-server-key: this publisher's own key pair, a zmq.auth secret "
+            "key file (zmq.auth.create_certificates); its public key goes in the feed's "
+            "curve_publishers.",
+        )
 
     def say(self, message: str) -> None:
         self.stderr.write(f"zmq_publish: {message}", style_func=str)
@@ -231,10 +247,13 @@ class Command(BaseCommand):
             problem = topic_problem(framing, topic)
             if problem:
                 raise CommandError(problem)
+        curve_keys = self._curve_keys(opts)
         signals = Signals()
         context = zmq.Context()
         sock = context.socket(zmq.XPUB)
         sock.linger = LINGER_MS
+        if curve_keys:  # a CURVE client of the gateway, which is the CURVE server
+            sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = curve_keys
         sock.sndhwm = opts["hwm"]
         # PGM's default 100 kbit/s carries about 140 small messages/s; the gateway matches this.
         sock.setsockopt(zmq.RATE, conf.get()["MULTICAST_RATE"])
@@ -271,6 +290,31 @@ class Command(BaseCommand):
         if self.invalid:
             summary += f"; skipped {self.invalid} invalid lines"
         self.say(summary)
+
+    @staticmethod
+    def _curve_keys(opts: dict[str, Any]) -> tuple[bytes, bytes, bytes] | None:
+        """(server public, own public, own secret) for CURVE, or None without the flags."""
+        server, path = opts["curve_server_key"], opts["curve_secret_file"]
+        if not server and not path:
+            return None
+        if not server or not path:
+            raise CommandError("--curve-server-key and --curve-secret-file go together")
+        if not zmq.has("curve"):
+            raise CommandError("this libzmq has no CURVE")
+        try:
+            if len(z85.decode(server.encode("ascii"))) != 32:
+                raise ValueError
+        except Exception:
+            raise CommandError(
+                f"--curve-server-key {server!r} is not a CURVE public key (40 characters of Z85)"
+            ) from None
+        try:
+            public, secret = zmq.auth.load_certificate(path)
+        except Exception as exc:
+            raise CommandError(f"--curve-secret-file: cannot read {path}: {exc}") from None
+        if not secret:
+            raise CommandError(f"--curve-secret-file: {path} has no secret key")
+        return server.encode("ascii"), public, secret
 
     def _topics(self, opts: dict[str, Any]) -> list[str]:
         prefix = opts["topic"]
