@@ -24,7 +24,7 @@ from .core.vocabulary import (
     SEPARATOR_MAX,
     TOPIC_KEYS,
 )
-from .models import Feed, Topic
+from .models import Feed, TokenGeneration, Topic
 from .schema import (
     connection_file_problem,
     curve_publishers_problems,
@@ -284,3 +284,25 @@ class TopicAdmin(admin.ModelAdmin):
     def group_names(self, topic: Topic) -> str:
         return ", ".join(sorted(g.name for g in topic.groups.all()))
 
+
+@admin.register(TokenGeneration)
+class TokenGenerationAdmin(admin.ModelAdmin):
+    """Programs' tokens: adding a user here, or the action, revokes all of the user's tokens."""
+
+    list_display = ("user", "generation", "revoked")
+    search_fields = ("user__username",)
+    readonly_fields = ("generation", "revoked")
+    raw_id_fields = ("user",)
+    actions = ("revoke_tokens",)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            obj.generation, obj.revoked = 1, timezone.now()  # tokens of generation 0 stop
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Revoke every token of the selected users")
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[TokenGeneration]) -> None:
+        users = list(queryset.values_list("user_id", flat=True))
+        for user_id in users:
+            TokenGeneration.revoke(user_id)
+        self.message_user(request, f"Revoked the tokens of {len(users)} user(s).", messages.SUCCESS)

@@ -15,8 +15,9 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import conf, embedded, metrics
-from .core.access import Reader
+from . import conf, embedded, identity, metrics, tokens
+from .core import protocol
+from .core.access import ANONYMOUS, Reader
 from .core.catalog import Catalog
 from .core.protocol import Frame
 from .core.rates import LogThrottle
@@ -25,7 +26,9 @@ from .core.session import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
     CLOSE_TOO_LARGE,
+    CLOSE_UNAUTHORIZED,
     Action,
+    Authenticate,
     ClientSession,
     Close,
     Join,
@@ -40,7 +43,14 @@ from .history import get_history
 from .origins import allowed_origins, origin_allowed
 from .watch import get_watcher
 
-__all__ = ["CLOSE_FLOOD", "CLOSE_FORBIDDEN", "CLOSE_NOT_FOUND", "CLOSE_TOO_LARGE", "FeedConsumer"]
+__all__ = [
+    "CLOSE_FLOOD",
+    "CLOSE_FORBIDDEN",
+    "CLOSE_NOT_FOUND",
+    "CLOSE_TOO_LARGE",
+    "CLOSE_UNAUTHORIZED",
+    "FeedConsumer",
+]
 
 log = logging.getLogger("zmqfeed.consumer")
 
@@ -91,12 +101,29 @@ class FeedConsumer(AsyncWebsocketConsumer):
         embedded.ensure_started()
         self.fanout = get_fanout()
         self.watcher = get_watcher()
+        self.identities = identity.get_identity_watcher()
         self.queued = backlog.meter(self.base_send)
-        reader = await database_sync_to_async(Reader.load)(self.scope.get("user"))
+        offered = self.scope.get("subprotocols") or ()
+        subprotocol = tokens.SUBPROTOCOL if tokens.SUBPROTOCOL in offered else None
+        token = tokens.from_scope(self.scope)
+        try:
+            if token is not None:
+                who = identity.of_token(token)
+            else:
+                who = await database_sync_to_async(identity.of_scope)(self.scope)
+            reader = (await database_sync_to_async(identity.readers)([who]))[who]
+            if token is not None and reader is ANONYMOUS:
+                raise tokens.TokenError("the token was revoked, or its user is inactive")
+        except tokens.TokenError as exc:
+            # Accept first, so that the reason and the close code reach the client.
+            await self.accept(subprotocol)
+            await self._refuse(str(exc))
+            return
+        self.who = who
         self.session = ClientSession(reader, Limits.from_settings(settings))
         kwargs = self.scope.get("url_route", {}).get("kwargs", {})
         # Accept first, so that a close code for a per-topic URL reaches the client.
-        await self.accept()
+        await self.accept(subprotocol)
         path_topic = (kwargs["feed"], kwargs["topic"]) if "feed" in kwargs else None
         self.session.open(await self.watcher.get(), path_topic)
         await self._act()
@@ -104,13 +131,21 @@ class FeedConsumer(AsyncWebsocketConsumer):
             return
         self._revalidations: set[asyncio.Task] = set()
         self.watcher.listen(self._on_catalog)
+        self.identities.watch(who, reader, self._on_reader)
         metrics.CONNECTIONS.inc()
         self.counted = True
+
+    async def _refuse(self, detail: str) -> None:
+        metrics.CLIENT_ERRORS.labels("forbidden").inc()
+        text = protocol.error("forbidden", detail)
+        await self.base_send({"type": "websocket.send", "text": text})
+        await self.close(CLOSE_UNAUTHORIZED)
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "counted", False):
             metrics.CONNECTIONS.dec()
             self.watcher.unlisten(self._on_catalog)
+            self.identities.unwatch(self._on_reader)
         if self.session is not None:
             for leave in self.session.closing():
                 await self.fanout.leave(leave.group, self)
@@ -143,6 +178,8 @@ class FeedConsumer(AsyncWebsocketConsumer):
             await self.base_send({"type": "websocket.send", "text": action.text})
         elif isinstance(action, Join):
             await self._join(action)
+        elif isinstance(action, Authenticate):
+            await self._authenticate(action)
         elif isinstance(action, Leave):
             await self.fanout.leave(action.group, self)
         elif isinstance(action, Shed):
@@ -167,6 +204,33 @@ class FeedConsumer(AsyncWebsocketConsumer):
                     await self._do(leave)
             raise
         self.session.joined(join.feed, join.topic, replay)
+
+    async def _authenticate(self, auth: Authenticate) -> None:
+        """An ``auth`` frame: the token's user, from now on (and followed like any other)."""
+        assert self.session is not None
+        try:
+            who = identity.of_token(auth.token)
+            reader = (await database_sync_to_async(identity.readers)([who]))[who]
+            if reader is ANONYMOUS:
+                raise tokens.TokenError("the token was revoked, or its user is inactive")
+        except tokens.TokenError as exc:
+            self.session.auth_failed(str(exc), auth.id)
+            return
+        assert who.token is not None
+        self.who = who
+        self.identities.watch(who, reader, self._on_reader)
+        self.session.authenticated(reader, who.token.expires, auth.id)
+
+    def _on_reader(self, reader: Reader) -> None:
+        """The user's access changed (the identity watcher's tick): drop what is not theirs."""
+        task = asyncio.ensure_future(self._reader_changed(reader))
+        self._revalidations.add(task)
+        task.add_done_callback(self._revalidated)
+
+    async def _reader_changed(self, reader: Reader) -> None:
+        if self.session is not None:
+            self.session.set_reader(reader, await self.watcher.get())
+            await self._act()
 
     # Frames from the subscriber, through the Fanout: the hot path.
 

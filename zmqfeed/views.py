@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render, resolve_url
 from django.urls import NoReverseMatch
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 import zmqfeed.daphne.metrics
@@ -96,3 +96,20 @@ def healthz(request: HttpRequest) -> JsonResponse:
             {"status": "error", "reason": f"database: {type(exc).__name__}: {exc}"}, status=503
         )
     return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_POST
+def token(request: HttpRequest) -> HttpResponse:
+    """A token for the logged-in user's programs (POST, so CSRF-protected as any form)."""
+    from . import tokens
+    from .models import TokenGeneration
+
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "log in first"}, status=403)
+    try:
+        ttl = int(request.POST.get("ttl") or tokens.DEFAULT_TTL)
+        value = tokens.issue(request.user.pk, TokenGeneration.current(request.user.pk), ttl)
+    except ValueError:
+        return JsonResponse({"error": f"ttl: 1 to {tokens.MAX_TTL} seconds"}, status=400)
+    return JsonResponse({"token": value, "expires": tokens.read(value).expires})

@@ -78,6 +78,11 @@ def parse_request(text: str | bytes) -> Request:
         ):
             raise ProtocolError("bad_request", "'since' must be a non-negative integer", id)
         return Request(kind, id, feed, topic, since)
+    if kind == "auth":
+        token = obj.get("token")
+        if not isinstance(token, str) or not token:
+            raise ProtocolError("bad_request", "'auth' needs a 'token' string", id)
+        return Request("auth", id, data=token)
     if kind == "publish":
         if "data" not in obj:
             raise ProtocolError("bad_request", "'publish' needs 'data'", id)

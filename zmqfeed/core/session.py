@@ -27,6 +27,7 @@ CLOSE_FORBIDDEN = 4403
 # Daphne may only close with 1000 or 3000-4999: 4009 and 4008 stand for 1009 and 1008.
 CLOSE_TOO_LARGE = 4009
 CLOSE_FLOOD = 4008
+CLOSE_UNAUTHORIZED = 4401  # a handshake's token is bad, expired or revoked
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,14 @@ class Join:
 
 
 @dataclass(frozen=True)
+class Authenticate:
+    """Check ``token`` and call ``authenticated`` or ``auth_failed`` with the request's id."""
+
+    token: str
+    id: Any = None
+
+
+@dataclass(frozen=True)
 class Leave:
     group: str
 
@@ -103,7 +112,7 @@ class Shed:
     count: int
 
 
-Action = Send | Join | Leave | Close | Shed
+Action = Send | Join | Authenticate | Leave | Close | Shed
 
 
 @dataclass
@@ -192,6 +201,8 @@ class ClientSession:
                 self._subscribe(request, catalog)
             elif request.type == "unsubscribe":
                 self._unsubscribe(request)
+            elif request.type == "auth":
+                self.outbox.append(Authenticate(request.data, request.id))
             else:
                 raise ProtocolError(
                     "forbidden", "this topic does not accept publishing", request.id
@@ -229,6 +240,20 @@ class ClientSession:
         sub = self.subs.pop((feed, topic), None)
         if sub is not None:
             self.outbox.append(Leave(sub.group))
+
+    def authenticated(self, reader: Reader, expires: float, id: Any = None) -> None:
+        """The token of an ``auth`` request let ``reader`` in, until ``expires``."""
+        self.reader = reader
+        self._send(protocol.reply("authenticated", id, expires=expires))
+
+    def auth_failed(self, detail: str, id: Any = None) -> None:
+        """The token of an ``auth`` request let nobody in: the connection stays as it was."""
+        self._error(ProtocolError("forbidden", detail, id))
+
+    def set_reader(self, reader: Reader, catalog: Catalog) -> None:
+        """What the user may read changed (groups, staff, logout, token revoked): re-check."""
+        self.reader = reader
+        self.revalidate(catalog)
 
     def revalidate(self, catalog: Catalog) -> None:
         """The catalog changed: drop the subscriptions this user may no longer read."""
