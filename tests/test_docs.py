@@ -31,11 +31,12 @@ from zmqfeed.core.framing import FRAGMENTS
 PROTOCOL = ROOT / "docs" / "protocol.md"
 DOCKER = ROOT / "docker"
 
-CLIENT_TYPES = {"subscribe", "unsubscribe", "ping", "publish"}
+CLIENT_TYPES = {"subscribe", "unsubscribe", "ping", "auth", "publish"}
 REPLY_FIELDS = {  # the consumer's replies, beside "type" and an optional "id"
     "subscribed": {"feed", "topic", "seq"},
     "unsubscribed": {"feed", "topic"},
     "pong": set(),
+    "authenticated": {"expires"},
 }
 SERVER_TYPES = {*REPLY_FIELDS, "message", "batch", "gap", "error"}
 GAP_REASONS = {"history", "slow_consumer"}
@@ -101,7 +102,7 @@ def test_client_examples_are_accepted_by_the_parser() -> None:
         assert request.id == frame.get("id"), line
         assert (request.feed, request.topic) == (frame.get("feed", ""), frame.get("topic", ""))
         assert request.since == frame.get("since"), line
-        assert request.data == frame.get("data"), line
+        assert request.data == frame.get("token" if frame["type"] == "auth" else "data"), line
         checked.add(frame["type"])
     assert checked == CLIENT_TYPES, f"no accepted example of {CLIENT_TYPES - checked}"
 
@@ -202,6 +203,7 @@ def test_close_code_table_has_the_consumers_codes() -> None:
         consumer.CLOSE_FORBIDDEN,
         consumer.CLOSE_TOO_LARGE,
         consumer.CLOSE_FLOOD,
+        consumer.CLOSE_UNAUTHORIZED,
     )
     for code in codes:
         assert re.search(rf"^\| {code} \|", text, re.M), f"close code {code} is not in the table"
