@@ -204,6 +204,7 @@ def test_close_code_table_has_the_consumers_codes() -> None:
         consumer.CLOSE_TOO_LARGE,
         consumer.CLOSE_FLOOD,
         consumer.CLOSE_UNAUTHORIZED,
+        consumer.CLOSE_TRY_AGAIN,
     )
     for code in codes:
         assert re.search(rf"^\| {code} \|", text, re.M), f"close code {code} is not in the table"

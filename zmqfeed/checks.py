@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from . import conf, history
 from .daphne import guard, send_limit
 
-POSITIVE_NUMBERS = ("RELOAD_INTERVAL", "CLIENT_RATE", "LOG_INTERVAL")
+POSITIVE_NUMBERS = ("RELOAD_INTERVAL", "CLIENT_RATE", "LOG_INTERVAL", "SLOW_CLIENT_GRACE")
 COUNTS = (  # whole numbers of at least 1
     "MAX_BATCH",
     "MAX_FRAME_SIZE",
@@ -22,7 +22,20 @@ COUNTS = (  # whole numbers of at least 1
     "CLIENT_BURST",
     "RCVHWM",
     "MULTICAST_RATE",
+    "MAX_BACKLOG_TOTAL",  # 0 allowed, as for those below: no cap
+    "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_USER",
+    "MAX_CONNECTIONS_PER_IP",
+    "CONNECT_BURST",
 )
+ZERO_ALLOWED = {
+    "HISTORY_SIZE",
+    "MAX_BACKLOG_TOTAL",
+    "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_USER",
+    "MAX_CONNECTIONS_PER_IP",
+    "CONNECT_BURST",
+}
 BOOLEANS = ("EAGER_WRITES", "LIFT_SEND_LIMIT")
 # daphne's --websocket-max-message-size when not given (daphne/cli.py, its runserver too).
 DAPHNE_MAX_MESSAGE_SIZE = 1024 * 1024
@@ -69,8 +82,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     id="zmqfeed.E003",
                 )
             )
+    if not _number(values["CONNECT_RATE"], (int, float)) or values["CONNECT_RATE"] < 0:
+        errors.append(
+            Error(
+                f"ZMQFEED['CONNECT_RATE'] must be a number of at least 0 (0: no cap), "
+                f"not {values['CONNECT_RATE']!r}.",
+                hint=f"Set connection attempts per second, 0, or {_default('CONNECT_RATE')}.",
+                id="zmqfeed.E003",
+            )
+        )
     for key in COUNTS:
-        least = 0 if key == "HISTORY_SIZE" else 1
+        least = 0 if key in ZERO_ALLOWED else 1
         if not _number(values[key], int) or values[key] < least:
             errors.append(
                 Error(

@@ -12,9 +12,11 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .core.admission import Caps
 from .core.session import Limits
 
 _LIMITS = Limits()  # the per-connection limits' defaults are the session's own
+_CAPS = Caps()  # and the per-process caps' are the admission's
 
 DEFAULTS: dict[str, Any] = {
     # Run the subscriber inside the ASGI server. None: yes when the channel layer is in-memory.
@@ -48,6 +50,19 @@ DEFAULTS: dict[str, Any] = {
     # Bytes a connection may have queued unsent (daphne) before its frames are dropped, and
     # reported to it as a `gap`: a slow reader must not grow the server's memory unbounded.
     "MAX_CLIENT_BACKLOG": _LIMITS.max_backlog,
+    # What all of a process's connections may hold unsent together (daphne); past it the
+    # clients holding the most are shed first (a gap), and closed (4008) if they stay so for
+    # SLOW_CLIENT_GRACE seconds. 0: no process-wide cap.
+    "MAX_BACKLOG_TOTAL": 256 * 1024 * 1024,
+    "SLOW_CLIENT_GRACE": 10.0,
+    # Connections per server process, per user, per client address (0: no cap; per IP is
+    # off by default because proxies share addresses), and connection attempts per second
+    # with a burst (0: no cap). Past one, the connection is closed with 4013 and counted.
+    "MAX_CONNECTIONS": _CAPS.connections,
+    "MAX_CONNECTIONS_PER_USER": _CAPS.per_user,
+    "MAX_CONNECTIONS_PER_IP": _CAPS.per_ip,
+    "CONNECT_RATE": _CAPS.rate,
+    "CONNECT_BURST": _CAPS.burst,
     # Origins allowed to open WebSockets; None: those of ALLOWED_HOSTS (as Channels does).
     "ALLOWED_ORIGINS": None,
     # A drop or error of one kind is logged at most once per this many seconds per feed.

@@ -15,9 +15,10 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import conf, embedded, identity, metrics, tokens
+from . import conf, embedded, identity, metrics, node, tokens
 from .core import protocol
 from .core.access import ANONYMOUS, Reader
+from .core.admission import CLOSE_TRY_AGAIN
 from .core.catalog import Catalog
 from .core.protocol import Frame
 from .core.rates import LogThrottle
@@ -48,11 +49,19 @@ __all__ = [
     "CLOSE_FORBIDDEN",
     "CLOSE_NOT_FOUND",
     "CLOSE_TOO_LARGE",
+    "CLOSE_TRY_AGAIN",
     "CLOSE_UNAUTHORIZED",
     "FeedConsumer",
 ]
 
 log = logging.getLogger("zmqfeed.consumer")
+
+_REFUSED = {
+    "node": "this server holds as many connections as it may (MAX_CONNECTIONS); try again later",
+    "user": "this user holds as many connections as one may (MAX_CONNECTIONS_PER_USER)",
+    "ip": "this address holds as many connections as one may (MAX_CONNECTIONS_PER_IP)",
+    "rate": "too many connection attempts (CONNECT_RATE); try again later",
+}
 
 _shed_log: LogThrottle | None = None
 
@@ -82,6 +91,8 @@ class FeedConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "zmqfeed.no-channel-per-connection"
     session: ClientSession | None = None
     _acting = False
+    over_cap = False  # set by the process's backlog supervisor: shed this client's frames
+    admitted: tuple[int | None, str | None] | None = None
 
     async def dispatch(self, message: dict) -> None:
         # Channels 4.2+ hops to a thread before every handler to close stale database
@@ -119,6 +130,20 @@ class FeedConsumer(AsyncWebsocketConsumer):
             await self.accept(subprotocol)
             await self._refuse(str(exc))
             return
+        client = self.scope.get("client") or (None,)
+        refused = node.admission().admit(who.user_id, client[0])
+        if refused is not None:
+            metrics.REFUSED.labels(refused).inc()
+            await self.accept(subprotocol)
+            await self.base_send(
+                {
+                    "type": "websocket.send",
+                    "text": protocol.error("rate_limited", _REFUSED[refused]),
+                }
+            )
+            await self.close(CLOSE_TRY_AGAIN)
+            return
+        self.admitted = (who.user_id, client[0])
         self.who = who
         self.session = ClientSession(reader, Limits.from_settings(settings))
         kwargs = self.scope.get("url_route", {}).get("kwargs", {})
@@ -132,6 +157,8 @@ class FeedConsumer(AsyncWebsocketConsumer):
         self._revalidations: set[asyncio.Task] = set()
         self.watcher.listen(self._on_catalog)
         self.identities.watch(who, reader, self._on_reader)
+        self.backlogs = node.supervisor()
+        self.backlogs.add(self)
         metrics.CONNECTIONS.inc()
         self.counted = True
 
@@ -141,11 +168,20 @@ class FeedConsumer(AsyncWebsocketConsumer):
         await self.base_send({"type": "websocket.send", "text": text})
         await self.close(CLOSE_UNAUTHORIZED)
 
+    async def close_slow(self) -> None:
+        """The backlog supervisor's last resort for a client that holds the most for long."""
+        metrics.SLOW_CLOSED.inc()
+        await self.close(CLOSE_FLOOD)
+
     async def disconnect(self, code: int) -> None:
+        if self.admitted is not None:
+            node.admission().release(*self.admitted)
+            self.admitted = None
         if getattr(self, "counted", False):
             metrics.CONNECTIONS.dec()
             self.watcher.unlisten(self._on_catalog)
             self.identities.unwatch(self._on_reader)
+            self.backlogs.discard(self)
         if self.session is not None:
             for leave in self.session.closing():
                 await self.fanout.leave(leave.group, self)
@@ -238,7 +274,10 @@ class FeedConsumer(AsyncWebsocketConsumer):
         session = self.session
         if session is None:
             return
-        text = session.deliver(frame, self.queued() if self.queued is not None else 0)
+        queued = self.queued() if self.queued is not None else 0
+        if self.over_cap:  # the process holds too much for slow clients: shed this one
+            queued = 1 << 62
+        text = session.deliver(frame, queued)
         if session.outbox:
             await self._act()
         if text is not None:

@@ -23,3 +23,16 @@ SHED = Counter(
     "Messages not sent to a client whose unsent data was over MAX_CLIENT_BACKLOG",
     ["feed", "topic"],
 )
+REFUSED = Counter(
+    "zmqfeed_refused_connections",
+    "WebSocket connections refused by a cap (node, user, ip, rate): closed with 4013",
+    ["reason"],
+)
+OVER_CAP = Counter(
+    "zmqfeed_over_backlog_total_sheds",
+    "Times a client was shed because the process held over MAX_BACKLOG_TOTAL unsent",
+)
+SLOW_CLOSED = Counter(
+    "zmqfeed_slow_clients_closed",
+    "Clients closed (4008) for holding the most unsent data for SLOW_CLIENT_GRACE seconds",
+)
