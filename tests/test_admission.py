@@ -69,7 +69,7 @@ def test_over_cap_sheds_those_holding_the_most_until_under():
 
 class Holder:
     def __init__(self, size: int) -> None:
-        self.size, self.over_cap, self.closed = size, False, False
+        self.size, self.over_cap, self.closed, self.held = size, False, False, 0
 
     def queued(self) -> int:
         return self.size
@@ -79,12 +79,30 @@ class Holder:
 
 
 def test_the_supervisor_sheds_then_closes_who_stays_over_the_cap():
-    sup = BacklogSupervisor(cap=100, grace=3 * TICK)
+    clock = Clock()
+    clock.now = 100.0
+    sup = BacklogSupervisor(cap=100, grace=3 * TICK, clock=clock)
     fast, slow = Holder(1), Holder(500)
     sup.holders = {fast: 0.0, slow: 0.0}
     assert sup.tick() == [] and slow.over_cap and not fast.over_cap
+    clock.now += 2 * TICK
     assert sup.tick() == []
-    assert sup.tick() == [slow]  # over the cap for the grace time
+    clock.now += TICK
+    assert sup.tick() == [slow]  # over the cap for the grace time, in wall time
     slow.size = 0
     sup.holders[slow] = 0.0
     assert sup.tick() == [] and not slow.over_cap  # caught up: no longer shed
+
+
+def test_at_each_delivery_a_client_over_its_fair_share_is_shed_while_over_the_cap():
+    sup = BacklogSupervisor(cap=100, grace=10.0)
+    fast, slow, slower = Holder(0), Holder(0), Holder(0)
+    sup.holders = {fast: 0.0, slow: 0.0, slower: 0.0}
+    assert not sup.shed(slow, 60) and sup.total == 60  # under the cap: nothing shed
+    assert sup.shed(slower, 70)  # 130 > 100, and 70 is over the fair share (100 / 3)
+    assert not sup.shed(fast, 5)  # a client holding little is never shed
+    assert sup.shed(slow, 60)
+    assert not sup.shed(slower, 0) and sup.total == 65  # it caught up: the total follows
+    assert not sup.shed(slow, 60)
+    off = BacklogSupervisor(cap=0, grace=1.0)
+    assert not off.shed(Holder(0), 1 << 40)  # no cap: never

@@ -107,7 +107,8 @@ def test_slow_clients_together_past_the_process_cap_are_shed_then_closed(site):
         ctx.destroy(linger=0)
     # Closed with 4008; a client that reads too slowly to reach the close frame before daphne
     # gives up on the closing handshake sees the connection drop (1006).
-    assert set(codes) <= {4008, 1006} and all(codes), codes
+    # The one holding the most goes; the other, once the total is under the cap, may stay.
+    assert set(codes) - {None} <= {4008, 1006} and any(codes), codes
     assert metric(server, "zmqfeed_over_backlog_total_sheds_total")[""] > 0
     assert metric(server, "zmqfeed_slow_clients_closed_total")[""] >= 1
     assert "over MAX_BACKLOG_TOTAL" in server.log()

@@ -92,6 +92,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
     session: ClientSession | None = None
     _acting = False
     over_cap = False  # set by the process's backlog supervisor: shed this client's frames
+    held = 0  # bytes it held unsent when last seen, in the supervisor's running total
     admitted: tuple[int | None, str | None] | None = None
 
     async def dispatch(self, message: dict) -> None:
@@ -114,6 +115,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         self.watcher = get_watcher()
         self.identities = identity.get_identity_watcher()
         self.queued = backlog.meter(self.base_send)
+        self.backlogs = node.supervisor()
         offered = self.scope.get("subprotocols") or ()
         subprotocol = tokens.SUBPROTOCOL if tokens.SUBPROTOCOL in offered else None
         token = tokens.from_scope(self.scope)
@@ -157,7 +159,6 @@ class FeedConsumer(AsyncWebsocketConsumer):
         self._revalidations: set[asyncio.Task] = set()
         self.watcher.listen(self._on_catalog)
         self.identities.watch(who, reader, self._on_reader)
-        self.backlogs = node.supervisor()
         self.backlogs.add(self)
         metrics.CONNECTIONS.inc()
         self.counted = True
@@ -274,9 +275,11 @@ class FeedConsumer(AsyncWebsocketConsumer):
         session = self.session
         if session is None:
             return
-        queued = self.queued() if self.queued is not None else 0
-        if self.over_cap:  # the process holds too much for slow clients: shed this one
-            queued = 1 << 62
+        queued = 0
+        if self.queued is not None:
+            queued = self.queued()
+            if self.backlogs.shed(self, queued):  # the process holds too much unsent
+                queued = 1 << 62
         text = session.deliver(frame, queued)
         if session.outbox:
             await self._act()

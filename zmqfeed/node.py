@@ -1,15 +1,20 @@
 """What one server process holds up: its admission caps and its memory for slow clients.
 
 Each connection may keep ``MAX_CLIENT_BACKLOG`` bytes unsent before its frames are shed, but
-a thousand slow clients at 4 MiB each would be 4 GB. A supervisor sums what all of them
-hold, four times a second, and past ``MAX_BACKLOG_TOTAL`` sheds the clients that hold the
-most (they get a ``gap``) and closes those that stay over it for ``SLOW_CLIENT_GRACE``.
+a thousand slow clients at 4 MiB each would be 4 GB. The supervisor keeps a running total
+of what all of them hold, updated at every delivery (one subtraction, no scan): past
+``MAX_BACKLOG_TOTAL`` a client holding more than its fair share (the cap over the number
+of clients) is shed at once, before its frame is written. Four times a second it sums the
+real figures again, marks the clients that hold the most until the total is under the cap,
+and closes those that have stayed over it for ``SLOW_CLIENT_GRACE`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from . import conf, metrics
@@ -47,31 +52,53 @@ def reset() -> None:
 
 
 class BacklogSupervisor:
-    def __init__(self, cap: int, grace: float) -> None:
-        self.cap, self.grace = cap, grace
-        self.holders: dict[Any, float] = {}  # connection -> seconds it has been over the cap
+    def __init__(self, cap: int, grace: float, clock: Callable[[], float] = time.monotonic):
+        self.cap, self.grace, self.clock = cap, grace, clock
+        self.holders: dict[Any, float] = {}  # connection -> when it went over the cap (or 0)
         self._task: asyncio.Task | None = None
         self._throttle = LogThrottle(conf.get()["LOG_INTERVAL"])
+
+    total = 0  # bytes the holders held unsent when last seen
 
     def add(self, holder: Any) -> None:
         if not self.cap or getattr(holder, "queued", None) is None:
             return  # no cap, or a server that gives no measure
         self.holders[holder] = 0.0
+        holder.held = 0
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
 
     def discard(self, holder: Any) -> None:
-        self.holders.pop(holder, None)
+        if self.holders.pop(holder, None) is not None:
+            self.total -= holder.held
+            holder.held = 0
+
+    def shed(self, holder: Any, queued: int) -> bool:
+        """At a delivery: note what ``holder`` holds; True if its frame is to be shed."""
+        if not self.cap:
+            return False
+        self.total += queued - holder.held
+        holder.held = queued
+        if holder.over_cap:
+            return True
+        return self.total > self.cap and queued * len(self.holders) > self.cap
 
     def tick(self) -> list[Any]:
         """Mark the holders to shed; the ones to close (over the cap for the grace time)."""
         queued = {h: h.queued() for h in self.holders}
+        for holder, size in queued.items():
+            holder.held = size
+        self.total = sum(queued.values())
         shed = over_cap(queued, self.cap)
+        now = self.clock()
         closing = []
         for holder in self.holders:
             holder.over_cap = holder in shed
-            self.holders[holder] = self.holders[holder] + TICK if holder.over_cap else 0.0
-            if self.holders[holder] >= self.grace:
+            if not holder.over_cap:
+                self.holders[holder] = 0.0
+            elif not self.holders[holder]:
+                self.holders[holder] = now  # over the cap since
+            elif now - self.holders[holder] >= self.grace:
                 closing.append(holder)
         if shed:
             metrics.OVER_CAP.inc(len(shed))
