@@ -89,7 +89,7 @@ def run() -> None:
             settings = Path(tmp) / "stalled_settings.py"
             settings.write_text(
                 "from project.settings import *  # noqa\n"
-                f"ZMQFEED = {{'MAX_BACKLOG_TOTAL': {args.total_cap}, 'MAX_CONNECTIONS_PER_USER': 0}}\n"
+                f"ZMQFEED = {{'MAX_BACKLOG_TOTAL': {args.total_cap}}}\n"
             )
             env = {"DJANGO_SETTINGS_MODULE": "stalled_settings", "PYTHONPATH": f"{tmp}:{ROOT}"}
         site = Site(Path(tmp))
