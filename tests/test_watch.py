@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
+
 from zmqfeed import models
 from zmqfeed.core.catalog import Catalog, FeedConfig
 from zmqfeed.watch import CatalogWatcher
@@ -14,6 +16,9 @@ A = Catalog((FeedConfig("a", "A", ("tcp://127.0.0.1:5556",)),))
 B = Catalog((*A.feeds, FeedConfig("b", "B", ("tcp://127.0.0.1:5557",))))
 
 
+# database_sync_to_async closes stale connections first: after other tests have opened one,
+# that touches the database, which pytest-django allows only to tests marked so.
+@pytest.mark.django_db
 def test_an_outage_is_logged_once_the_last_catalog_stays_and_changes_follow(monkeypatch, caplog):
     state = {"catalog": A, "down": False}
 
