@@ -357,3 +357,103 @@ def server_env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+class BoundCurvePublisher(CurvePublisher):
+    """A publisher that binds (the gateway connects: bind false), still a CURVE client."""
+
+    def __init__(self, ctx, server_key: str, key: Path) -> None:
+        self.port = free_port()
+        self.sock = ctx.socket(zmq.PUB)
+        self.sock.linger = 0
+        public, secret = zmq.auth.load_certificate(str(key))
+        self.sock.curve_serverkey = server_key.encode()
+        self.sock.curve_publickey = public
+        self.sock.curve_secretkey = secret
+        self.sock.bind(f"tcp://127.0.0.1:{self.port}")
+
+
+def test_the_gateway_is_the_curve_server_when_it_connects_too(site, server, keys, ctx) -> None:
+    async def main():
+        trusted = BoundCurvePublisher(ctx, keys["gateway"][0], keys["trusted"][1])
+        stranger = BoundCurvePublisher(ctx, keys["gateway"][0], keys["stranger"][1])
+        endpoints = [f"tcp://127.0.0.1:{trusted.port}", f"tcp://127.0.0.1:{stranger.port}"]
+        feed = feed_doc("outward", endpoints[0], [{"slug": "all"}])
+        feed.update(endpoints=endpoints, curve_publishers=[keys["trusted"][0]])
+        site.configure({"feeds": [feed]})
+        ws = await connect(server)
+        await subscribe(ws, "outward", "all")
+        assert (await until_flowing(trusted, ws, "t", '{"out": 1}'))["data"] == {"out": 1}
+        await nothing_arrives(stranger, ws)
+        assert refused(server, "outward", "untrusted_key") > 0
+        await ws.close()
+
+    run(main())
+
+
+def test_changing_the_trusted_keys_reapplies_them(site, server, keys, ctx) -> None:
+    async def main():
+        port = free_port()
+
+        def feed(trusted: list[str]) -> dict:
+            doc = feed_doc("rekeyed", f"tcp://127.0.0.1:{port}", [{"slug": "all"}], bind=True)
+            return {"feeds": [{**doc, "curve_publishers": trusted}]}
+
+        site.configure(feed([keys["trusted"][0]]))
+        ws = await connect(server)
+        await subscribe(ws, "rekeyed", "all")
+        good = CurvePublisher(ctx, port, keys["gateway"][0], keys["trusted"][1])
+        assert (await until_flowing(good, ws, "t", "1"))["data"] == 1
+        stranger = CurvePublisher(ctx, port, keys["gateway"][0], keys["stranger"][1])
+        await nothing_arrives(stranger, ws, 1.0)
+        site.configure(feed([keys["stranger"][0]]))
+        # libzmq does not reconnect a publisher refused at the handshake, and the old socket
+        # refuses this key until the reload: a new publisher socket per attempt.
+        deadline = time.monotonic() + 20
+        while True:
+            newcomer = CurvePublisher(ctx, port, keys["gateway"][0], keys["stranger"][1])
+            try:
+                assert (await until_flowing(newcomer, ws, "t", "2", timeout=2))["data"] == 2
+                break
+            except AssertionError:
+                newcomer.sock.close(0)
+                if time.monotonic() > deadline:
+                    raise
+        # The socket was recreated: the key taken off the list is refused, not kept on.
+        await nothing_arrives(good, ws, 1.0)
+        await ws.close()
+
+    run(main())
+
+
+def test_socket_settings_include_the_trusted_keys() -> None:
+    a = FeedConfig("f", "F", ("tcp://*:1",), bind=True, curve_publishers=("*",))
+    b = FeedConfig("f", "F", ("tcp://*:1",), bind=True)
+    assert a.socket_settings() != b.socket_settings()
+
+
+def test_without_a_key_pair_a_curve_feed_is_not_opened(settings, caplog) -> None:
+    from zmqfeed.core.catalog import TopicConfig
+    from zmqfeed.core.rates import LogThrottle
+    from zmqfeed.subscriber import FeedReader
+
+    settings.ZMQFEED = {}
+    feed = FeedConfig(
+        "nokeys",
+        "N",
+        (f"tcp://127.0.0.1:{free_port()}",),
+        bind=True,
+        curve_publishers=("*",),
+        topics=(TopicConfig("all", "All"),),
+    )
+    c = zmq.asyncio.Context()
+    try:
+        reader = FeedReader(feed, None, None, c, LogThrottle(1.0))
+        with caplog.at_level("ERROR", logger="zmqfeed.curve"):
+            assert reader.open() == 0  # nothing bound: no plaintext fallback
+        assert "CURVE_SECRET_FILE" in caplog.text and "not opened" in caplog.text
+        assert reader.sock is not None
+        assert reader.sock.getsockopt(zmq.LAST_ENDPOINT) == b""
+        reader.sock.close(0)
+    finally:
+        c.term()

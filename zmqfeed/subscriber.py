@@ -152,12 +152,20 @@ class FeedReader:
             if problem:
                 log.error("feed %s: skipping %s: %s", self.feed.slug, endpoint, problem)
                 continue
-            try:
-                (sock.bind if self.feed.bind else sock.connect)(endpoint)
-                attached += 1
-            except zmq.ZMQError as exc:
-                verb = "bind" if self.feed.bind else "connect"
-                log.error("feed %s: cannot %s %s: %s", self.feed.slug, verb, endpoint, exc)
+            for retry in range(20, -1, -1):  # EADDRINUSE: 20 retries, at most 0.2 s
+                try:
+                    (sock.bind if self.feed.bind else sock.connect)(endpoint)
+                    attached += 1
+                except zmq.ZMQError as exc:
+                    if self.feed.bind and exc.errno == zmq.EADDRINUSE and retry:
+                        # This feed's previous socket (just closed, on a change of its socket
+                        # settings) may still hold the port: libzmq lets go of it in its own
+                        # threads, within milliseconds.
+                        time.sleep(0.01)
+                        continue
+                    verb = "bind" if self.feed.bind else "connect"
+                    log.error("feed %s: cannot %s %s: %s", self.feed.slug, verb, endpoint, exc)
+                break
         self._apply_filters(sock)
         return attached
 
