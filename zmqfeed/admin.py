@@ -6,6 +6,7 @@ they reload the catalog, so nothing here needs to signal them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -35,13 +36,15 @@ from .schema import (
 )
 
 
-class EndpointsField(forms.CharField):
-    """The model's JSON list of endpoints as a textarea with one endpoint per line.
-
-    Each problem is its own error line; those that depend on ``bind`` come from the form.
-    """
+class LinesField(forms.CharField):
+    """A model's JSON list of strings as a textarea, one per line; each problem (from
+    ``problems``: (index, text) pairs) is an error line of its own."""
 
     widget = forms.Textarea(attrs={"rows": 3, "cols": 60, "spellcheck": "false"})
+
+    def __init__(self, problems: Callable[[list[str]], list[tuple[Any, str]]], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.problems = problems
 
     def prepare_value(self, value: Any) -> Any:
         return "\n".join(value) if isinstance(value, list) else value
@@ -52,7 +55,7 @@ class EndpointsField(forms.CharField):
 
     def validate(self, value: list[str]) -> None:
         super().validate(value)
-        problems = endpoint_list_problems(value)
+        problems = self.problems(value)
         if problems:
             raise ValidationError([problem for _, problem in problems])
 
@@ -80,29 +83,12 @@ class FramesField(forms.CharField):
             raise ValidationError(problem[0].upper() + problem[1:] + ".")
 
 
-class CurvePublishersField(forms.CharField):
-    """The model's JSON list of trusted CURVE public keys as a textarea, one key per line."""
-
-    widget = forms.Textarea(attrs={"rows": 3, "cols": 60, "spellcheck": "false"})
-
-    def prepare_value(self, value: Any) -> Any:
-        return "\n".join(value) if isinstance(value, list) else value
-
-    def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value)
-        return [line.strip() for line in text.splitlines() if line.strip()]
-
-    def validate(self, value: list[str]) -> None:
-        super().validate(value)
-        problems = curve_publishers_problems(value)
-        if problems:
-            raise ValidationError([problem for _, problem in problems])
-
-
 class FeedForm(forms.ModelForm):
-    endpoints = EndpointsField(
+    # Problems that depend on ``bind`` come from clean().
+    endpoints = LinesField(
+        endpoint_list_problems,
         help_text="One per line, e.g. tcp://127.0.0.1:5556, ipc:///run/feed.sock, "
-        "epgm://eth0;239.192.1.1:5555 (multicast only where this libzmq has it)."
+        "epgm://eth0;239.192.1.1:5555 (multicast only where this libzmq has it).",
     )
     frames = FramesField(
         initial=", ".join(FEED_DEFAULTS["frames"]),
@@ -117,7 +103,8 @@ class FeedForm(forms.ModelForm):
         initial=FEED_DEFAULTS["separator"],
         help_text="Prefix framing: what stands between topic and payload (one space by default).",
     )
-    curve_publishers = CurvePublishersField(
+    curve_publishers = LinesField(
+        curve_publishers_problems,
         required=False,
         help_text="CURVE: the trusted publishers' public keys (Z85, 40 characters), one per "
         "line, or * alone for any key (encryption only). Empty: no CURVE. Publishers need "

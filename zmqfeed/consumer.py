@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -260,9 +262,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
 
     def _on_reader(self, reader: Reader) -> None:
         """The user's access changed (the identity watcher's tick): drop what is not theirs."""
-        task = asyncio.ensure_future(self._reader_changed(reader))
-        self._revalidations.add(task)
-        task.add_done_callback(self._revalidated)
+        self._spawn(self._reader_changed(reader))
 
     async def _reader_changed(self, reader: Reader) -> None:
         if self.session is not None:
@@ -289,15 +289,18 @@ class FeedConsumer(AsyncWebsocketConsumer):
     # Configuration changes
 
     def _on_catalog(self, catalog: Catalog) -> None:
+        self._spawn(self._revalidate(catalog))
+
+    def _spawn(self, check: Coroutine[Any, Any, None]) -> None:
         # Keep a reference: a task nobody holds may be collected, and its errors are lost.
-        task = asyncio.ensure_future(self._revalidate(catalog))
+        task = asyncio.ensure_future(check)
         self._revalidations.add(task)
         task.add_done_callback(self._revalidated)
 
     def _revalidated(self, task: asyncio.Task) -> None:
         self._revalidations.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("re-checking access after a catalog change failed", exc_info=task.exception())
+            log.error("re-checking a connection's access failed", exc_info=task.exception())
 
     async def _revalidate(self, catalog: Catalog) -> None:
         if self.session is not None:
