@@ -41,6 +41,7 @@ CODES = {
     "too_many_subscriptions",
     "rate_limited",
     "too_large",
+    "idle",
 }
 REQUEST_TYPES = {"ping", "subscribe", "unsubscribe", "auth", "publish"}
 

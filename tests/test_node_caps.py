@@ -112,3 +112,40 @@ def test_slow_clients_together_past_the_process_cap_are_shed_then_closed(site):
     assert metric(server, "zmqfeed_over_backlog_total_sheds_total")[""] > 0
     assert metric(server, "zmqfeed_slow_clients_closed_total")[""] >= 1
     assert "over MAX_BACKLOG_TOTAL" in server.log()
+
+
+def test_a_client_that_sends_and_subscribes_nothing_is_closed_with_4408(site):
+    server = site.daphne({"DJANGO_SETTINGS_MODULE": "tests.sites.idle_settings"})
+    ctx = zmq.asyncio.Context()
+
+    async def main():
+        pub = Publisher(ctx)
+        site.configure({"feeds": [feed_doc("id", pub.endpoint, [{"slug": "all"}])]})
+        reading = await connect(server)
+        await subscribe(reading, "id", "all")
+        silent = await connect(server)
+        pinging = await connect(server)
+        for _ in range(8):  # 2 s: twice IDLE_TIMEOUT
+            await pinging.send(json.dumps({"type": "ping"}))
+            assert (await recv(pinging))["type"] == "pong"
+            await asyncio.sleep(0.25)
+        said = await recv(silent)
+        assert (said["type"], said["code"]) == ("error", "idle")
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await silent.recv()
+        assert silent.close_code == 4408
+        # The subscriber sent nothing after its subscribe, and the pinger subscribed to
+        # nothing: both are open still.
+        got = await until_flowing(pub, reading, "t", "1")
+        assert got["data"] == 1
+        await pinging.send(json.dumps({"type": "ping"}))
+        assert (await recv(pinging))["type"] == "pong"
+        for ws in (pinging, reading):
+            await ws.close()
+        pub.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), 60))
+    finally:
+        ctx.destroy(linger=0)
+    assert metric(server, "zmqfeed_idle_clients_closed_total")[""] == 1.0

@@ -277,6 +277,7 @@ def test_error_codes_are_the_documented_ones() -> None:
         "too_large",
         "rate_limited",
         "too_many_subscriptions",
+        "idle",
     }
 
 

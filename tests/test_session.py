@@ -13,6 +13,7 @@ from zmqfeed.core.protocol import Frame, merge, message_head, message_tail
 from zmqfeed.core.session import (
     CLOSE_FLOOD,
     CLOSE_FORBIDDEN,
+    CLOSE_IDLE,
     CLOSE_NOT_FOUND,
     CLOSE_TOO_LARGE,
     ClientSession,
@@ -432,3 +433,43 @@ def test_every_request_is_answered_once_in_order(frames):
             elif isinstance(action, Send):
                 replies.append(orjson.loads(action.text)["id"])
     assert replies == list(range(len(frames)))
+
+
+def test_a_session_that_sends_and_subscribes_nothing_expires() -> None:
+    clock = Clock()
+    s = ClientSession(ANONYMOUS, Limits(idle_timeout=10.0), clock=clock)
+    clock.now = 9.5
+    assert not s.expire()
+    s.receive(CATALOG, '{"type": "ping"}')  # a frame counts as activity
+    s.actions_to_do()
+    clock.now = 19.0
+    assert not s.expire()
+    clock.now = 19.5
+    assert s.expire()
+    error, close = s.actions_to_do()
+    assert isinstance(error, Send) and error.error == "idle"
+    assert close == Close(CLOSE_IDLE) and s.closed
+    assert not s.expire()  # once
+
+
+def test_a_subscribed_session_never_idles_and_losing_the_last_topic_restarts_the_clock() -> None:
+    clock = Clock()
+    s = ClientSession(ANONYMOUS, Limits(idle_timeout=10.0), clock=clock)
+    s.receive(CATALOG, '{"type": "subscribe", "feed": "f", "topic": "a"}')
+    s.joined("f", "a", Replay(0, [], 1))
+    clock.now = 1000.0
+    assert not s.expire()
+    without_a = Catalog((FeedConfig("f", "F", ("tcp://127.0.0.1:1",)),))
+    s.revalidate(without_a)
+    assert not s.subs
+    clock.now = 1009.0
+    assert not s.expire()
+    clock.now = 1010.0
+    assert s.expire()
+
+
+def test_idle_timeout_zero_never_expires() -> None:
+    clock = Clock()
+    s = ClientSession(ANONYMOUS, Limits(idle_timeout=0), clock=clock)
+    clock.now = 1e9
+    assert not s.expire()

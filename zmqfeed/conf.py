@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CLIENT_FRAME": _LIMITS.max_client_frame,
     "CLIENT_RATE": _LIMITS.rate,  # client frames per second, sustained
     "CLIENT_BURST": _LIMITS.burst,  # client frames allowed in a burst
+    # Seconds a connection may stay open sending nothing (not even a ping) and holding no
+    # subscription, before it is closed with 4408. 0: never.
+    "IDLE_TIMEOUT": _LIMITS.idle_timeout,
     # Bytes a connection may have queued unsent (daphne) before its frames are dropped, and
     # reported to it as a `gap`: a slow reader must not grow the server's memory unbounded.
     "MAX_CLIENT_BACKLOG": _LIMITS.max_backlog,

@@ -118,6 +118,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         self.identities = identity.get_identity_watcher()
         self.queued = backlog.meter(self.base_send)
         self.backlogs = node.supervisor()
+        self.idlers = node.sweeper()
         offered = self.scope.get("subprotocols") or ()
         subprotocol = tokens.SUBPROTOCOL if tokens.SUBPROTOCOL in offered else None
         token = tokens.from_scope(self.scope)
@@ -155,13 +156,14 @@ class FeedConsumer(AsyncWebsocketConsumer):
         await self.accept(subprotocol)
         path_topic = (kwargs["feed"], kwargs["topic"]) if "feed" in kwargs else None
         self.session.open(await self.watcher.get(), path_topic)
-        await self._act()
+        await self.act()
         if self.session.closed:
             return
         self._revalidations: set[asyncio.Task] = set()
         self.watcher.listen(self._on_catalog)
         self.identities.watch(who, reader, self._on_reader)
         self.backlogs.add(self)
+        self.idlers.add(self)
         metrics.CONNECTIONS.inc()
         self.counted = True
 
@@ -185,6 +187,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
             self.watcher.unlisten(self._on_catalog)
             self.identities.unwatch(self._on_reader)
             self.backlogs.discard(self)
+            self.idlers.discard(self)
         if self.session is not None:
             for leave in self.session.closing():
                 await self.fanout.leave(leave.group, self)
@@ -192,12 +195,13 @@ class FeedConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         assert self.session is not None
         self.session.receive(await self.watcher.get(), text_data, bytes_data)
-        await self._act()
+        await self.act()
 
     # What the session says to do
 
-    async def _act(self) -> None:
-        """Carry out the session's actions in order, one drainer at a time."""
+    async def act(self) -> None:
+        """Carry out the session's actions in order, one drainer at a time (the idle sweeper
+        calls it too, after the session decided to close)."""
         session = self.session
         if session is None or self._acting:
             return  # the running drainer takes what was queued
@@ -267,7 +271,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
     async def _reader_changed(self, reader: Reader) -> None:
         if self.session is not None:
             self.session.set_reader(reader, await self.watcher.get())
-            await self._act()
+            await self.act()
 
     # Frames from the subscriber, through the Fanout: the hot path.
 
@@ -282,7 +286,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
                 queued = 1 << 62
         text = session.deliver(frame, queued)
         if session.outbox:
-            await self._act()
+            await self.act()
         if text is not None:
             await self.base_send({"type": "websocket.send", "text": text})
 
@@ -305,4 +309,4 @@ class FeedConsumer(AsyncWebsocketConsumer):
     async def _revalidate(self, catalog: Catalog) -> None:
         if self.session is not None:
             self.session.revalidate(catalog)
-            await self._act()
+            await self.act()

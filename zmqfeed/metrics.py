@@ -36,3 +36,7 @@ SLOW_CLOSED = Counter(
     "zmqfeed_slow_clients_closed",
     "Clients closed (4008) for holding the most unsent data for SLOW_CLIENT_GRACE seconds",
 )
+IDLE_CLOSED = Counter(
+    "zmqfeed_idle_clients_closed",
+    "Clients closed (4408) for sending nothing and holding no subscription for IDLE_TIMEOUT",
+)

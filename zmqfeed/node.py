@@ -7,6 +7,9 @@ of what all of them hold, updated at every delivery (one subtraction, no scan): 
 of clients) is shed at once, before its frame is written. Four times a second it sums the
 real figures again, marks the clients that hold the most until the total is under the cap,
 and closes those that have stayed over it for ``SLOW_CLIENT_GRACE`` seconds.
+
+The idle sweeper closes connections that send nothing and subscribe to nothing: one task
+per process looks at them a few times per ``IDLE_TIMEOUT``, not a timer per connection.
 """
 
 from __future__ import annotations
@@ -135,4 +138,49 @@ def supervisor() -> BacklogSupervisor:
         found = _supervisors[loop] = BacklogSupervisor(
             settings["MAX_BACKLOG_TOTAL"], settings["SLOW_CLIENT_GRACE"]
         )
+    return found
+
+
+class IdleSweeper:
+    """Asks each connection's session, a few times per IDLE_TIMEOUT, whether it idled out."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.connections: set[Any] = set()
+        self._task: asyncio.Task | None = None
+
+    def add(self, connection: Any) -> None:
+        if not self.timeout:
+            return
+        self.connections.add(connection)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+
+    def discard(self, connection: Any) -> None:
+        self.connections.discard(connection)
+
+    def sweep(self) -> list[Any]:
+        """The connections whose sessions have just been told to close."""
+        return [c for c in self.connections if c.session is not None and c.session.expire()]
+
+    async def _run(self) -> None:
+        while self.connections:
+            await asyncio.sleep(max(0.25, self.timeout / 4))
+            for connection in self.sweep():
+                self.discard(connection)
+                metrics.IDLE_CLOSED.inc()
+                try:
+                    await connection.act()
+                except Exception:
+                    log.exception("closing an idle client failed")
+
+
+_sweepers: dict[asyncio.AbstractEventLoop, IdleSweeper] = {}
+
+
+def sweeper() -> IdleSweeper:
+    loop = asyncio.get_running_loop()
+    found = _sweepers.get(loop)
+    if found is None:
+        found = _sweepers[loop] = IdleSweeper(conf.get()["IDLE_TIMEOUT"])
     return found

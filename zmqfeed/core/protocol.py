@@ -26,6 +26,7 @@ ERROR_CODES = (
     "too_large",
     "rate_limited",
     "too_many_subscriptions",
+    "idle",
 )
 _ID_TYPES = (str, int, float)
 _NAME_MAX = 100

@@ -28,6 +28,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_LARGE = 4009
 CLOSE_FLOOD = 4008
 CLOSE_UNAUTHORIZED = 4401  # a handshake's token is bad, expired or revoked
+CLOSE_IDLE = 4408  # sent nothing and held no subscription for IDLE_TIMEOUT (stands for 408)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Replay:
 @dataclass(frozen=True)
 class Limits:
     """Per-connection limits: ZMQFEED's MAX_CLIENT_FRAME, MAX_SUBSCRIPTIONS, MAX_CLIENT_BACKLOG,
-    MAX_FRAME_SIZE, CLIENT_RATE and CLIENT_BURST, whose defaults are these."""
+    MAX_FRAME_SIZE, CLIENT_RATE, CLIENT_BURST and IDLE_TIMEOUT, whose defaults are these."""
 
     max_client_frame: int = 64 * 1024
     max_subscriptions: int = 100
@@ -50,6 +51,7 @@ class Limits:
     max_frame: int = 1024 * 1024
     rate: float = 50.0
     burst: int = 200
+    idle_timeout: float = 60.0  # seconds; 0: never closed for idling
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> Limits:
@@ -60,6 +62,7 @@ class Limits:
             max_frame=settings["MAX_FRAME_SIZE"],
             rate=settings["CLIENT_RATE"],
             burst=settings["CLIENT_BURST"],
+            idle_timeout=settings["IDLE_TIMEOUT"],
         )
 
 
@@ -147,6 +150,8 @@ class ClientSession:
         # What the shell is to do, in order; an empty outbox is the hot path's one test.
         self.outbox: deque[Action] = deque()
         self._max_backlog = limits.max_backlog
+        self._clock = clock
+        self.active = clock()  # last client frame, open, or loss of a subscription
 
     def actions_to_do(self) -> list[Action]:
         """Everything there is to do, in order."""
@@ -176,6 +181,7 @@ class ClientSession:
         """One frame from the client (text, or bytes for a binary frame)."""
         if self.closed:
             return
+        self.active = self._clock()
         size = len(text.encode("utf-8", "surrogatepass")) if text is not None else len(data or b"")
         if size > self.limits.max_client_frame:
             limit = self.limits.max_client_frame
@@ -239,6 +245,7 @@ class ClientSession:
         """Joining or the replay failed (e.g. Redis away): forget the half-made subscription."""
         sub = self.subs.pop((feed, topic), None)
         if sub is not None:
+            self.active = self._clock()
             self.outbox.append(Leave(sub.group))
 
     def authenticated(self, reader: Reader, expires: float, id: Any = None) -> None:
@@ -265,10 +272,21 @@ class ClientSession:
                 self._close(CLOSE_NOT_FOUND if code == "not_found" else CLOSE_FORBIDDEN)
                 return
             del self.subs[key]
+            self.active = self._clock()
             self.outbox.append(Leave(sub.group))
             detail = "topic removed" if code == "not_found" else "access changed"
             self._error(ProtocolError(code, detail), feed=sub.feed, topic=sub.topic)
             self._send(protocol.reply("unsubscribed", feed=sub.feed, topic=sub.topic))
+
+    def expire(self) -> bool:
+        """The idle check (a few times per IDLE_TIMEOUT): a client that has sent nothing and
+        held no subscription for that long is closed with 4408; True if it was."""
+        timeout = self.limits.idle_timeout
+        if self.closed or self.subs or not timeout or self._clock() - self.active < timeout:
+            return False
+        self._error(ProtocolError("idle", f"nothing sent and nothing subscribed for {timeout:g} s"))
+        self._close(CLOSE_IDLE)
+        return True
 
     def closing(self) -> list[Leave]:
         """The connection is gone: the groups to leave."""
