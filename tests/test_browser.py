@@ -232,9 +232,13 @@ def test_live_page_reconnects_after_server_restart(own_stack, page):
     wait_for_port(server.port, proc)
     page.wait_for_selector('#zf-state[data-state="open"]', timeout=20_000)
     publish_until_shown(page, pubs["json"], [b"x", b'"two"'], "two")
-    # The new process numbers from 1 again: the page says so instead of hiding new messages.
+    # The new process numbers from 1 again, in a new epoch: the page says so instead of
+    # hiding new messages, and marks the place in the table.
     notices = page.locator("#zf-notices").text_content()
-    assert "restarted its sequence" in notices, notices
+    assert "numbering started again" in notices, notices
+    marker = page.locator("#zf-messages tr.zf-marker-reset")
+    assert marker.count() == 1 and "numbering started again" in marker.text_content()
+    page.screenshot(path=str(site.tmp / "live-reset.png"), full_page=True)
 
 
 # How the live page shows each kind of data.
@@ -547,7 +551,7 @@ def first_connection(ws, frame):
     if frame["type"] == "ping":
         reply(ws, frame, type="pong")
     elif frame["type"] == "subscribe":
-        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=5)
+        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=5, epoch="A")
         send(ws, msg(6), {"type": "batch", "messages": [msg(7), msg(8), msg(7)]}, msg(11))
         ws.close(1011)
 
@@ -555,20 +559,20 @@ def first_connection(ws, frame):
 def second_connection(ws, frame):
     """Replay from `since`, with a repeat of 11; then answer one ping and go silent."""
     if frame["type"] == "subscribe":
-        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=13)
-        send(ws, {"type": "batch", "messages": [msg(11), msg(12), msg(13)]})
+        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=13, epoch="A", recovered=True)
+        send(ws, {"type": "batch", "replayed": True, "messages": [msg(11), msg(12), msg(13)]})
     elif frame["type"] == "ping" and not getattr(ws, "ponged", False):
         ws.ponged = True
         reply(ws, frame, type="pong")
 
 
 def third_connection(ws, frame):
-    """A restarted server: latest seq 1, below what the client has seen."""
+    """A restarted server: a new epoch at seq 1, which it replays; then 2, live."""
     if frame["type"] == "ping":
         reply(ws, frame, type="pong")
     elif frame["type"] == "subscribe" and frame["topic"] == "t":
-        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=1)
-        send(ws, msg(2))
+        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=1, epoch="B", recovered=False)
+        send(ws, {"type": "batch", "replayed": True, "messages": [msg(1)]}, msg(2))
     elif frame["type"] == "subscribe":
         reply(ws, frame, type="error", code="forbidden", detail="not yours")
     elif frame["type"] == "unsubscribe":
@@ -582,10 +586,12 @@ HARNESS = """
   window.feed = feed;
   feed.on("state", (s) => events.push(["state", s]));
   feed.on("gap", (g) => events.push(["gap", g.from_seq, g.to_seq, g.reason]));
-  feed.on("reset", (r) => events.push(["reset", r.lastSeq, r.seq]));
+  feed.on("reset", (r) => events.push(["reset", r.lastSeq, r.seq, r.previousEpoch, r.epoch]));
+  feed.on("subscribed", (s) => events.push(["subscribed", s.epoch, s.recovered]));
   feed.on("error", (e) => events.push(["error", e.code, e.topic || null]));
   feed.on("unsubscribed", (u) => events.push(["unsubscribed", u.topic]));
   feed.subscribe("f", "t", (m) => events.push(["msg", m.seq]));
+  feed.on("message", (m) => m.replayed && events.push(["replayed", m.seq]));
 }
 """
 
@@ -612,16 +618,19 @@ def test_client_recovers_in_order_without_duplicates(page):
             pongTimeout=300,
         )
         until(lambda: [2] in events(page, "msg"), "the message after the third connection")
-        assert [s for (s,) in events(page, "msg")] == [6, 7, 8, 11, 12, 13, 2]
+        assert [s for (s,) in events(page, "msg")] == [6, 7, 8, 11, 12, 13, 1, 2]
         assert events(page, "gap") == [[9, 10, "missed"]]
-        assert events(page, "reset") == [[13, 1]]
+        assert events(page, "reset") == [[13, 1, "A", "B"]]
+        assert events(page, "subscribed") == [["A", None], ["A", True], ["B", False]]
+        assert [s for (s,) in events(page, "replayed")] == [12, 13, 1]  # 11 was a repeat
         states = [s for (s,) in events(page, "state")]
         assert states == ["open", "reconnecting", "open", "reconnecting", "open"], states
         assert page.evaluate("window.feed.duplicates") == 2
 
-        subscribes = [(n, f.get("since")) for n, f in script.frames("subscribe")]
-        # No `since` at first; then the last seq seen; then the last seq seen after the replay.
-        assert subscribes == [(0, None), (1, 11), (2, 13)]
+        subscribes = [(n, f.get("since"), f.get("epoch")) for n, f in script.frames("subscribe")]
+        # No `since` at first; then the last seq seen, with its epoch; then the same after
+        # the replay.
+        assert subscribes == [(0, None, None), (1, 11, "A"), (2, 13, "A")]
         assert all(isinstance(f["id"], str) for _, f in script.heard)
         assert [n for n, _ in script.frames("ping")][:2] == [1, 1]
 

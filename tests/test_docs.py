@@ -33,7 +33,7 @@ DOCKER = ROOT / "docker"
 
 CLIENT_TYPES = {"subscribe", "unsubscribe", "ping", "auth", "publish"}
 REPLY_FIELDS = {  # the consumer's replies, beside "type" and an optional "id"
-    "subscribed": {"feed", "topic", "seq"},
+    "subscribed": {"feed", "topic", "seq", "epoch"},  # and "recovered" after a `since`
     "unsubscribed": {"feed", "topic"},
     "pong": set(),
     "authenticated": {"expires"},
@@ -150,11 +150,16 @@ def _rebuilt(frame: dict) -> dict:
         return json.loads(_envelope(frame))
     if kind == "batch":
         messages = frame["messages"]
-        assert len(messages) > 1, "one message is sent as itself, never as a batch"
+        replayed = frame.get("replayed", False)
+        assert replayed or len(messages) > 1, "one live message is sent as itself"
         assert len({(m["feed"], m["topic"]) for m in messages}) == 1, "a batch is one topic's"
         seqs = [m["seq"] for m in messages]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a batch has no holes"
-        return json.loads(protocol.batch_frame([_envelope(m) for m in messages]))
+        envelopes = [_envelope(m) for m in messages]
+        if replayed:
+            [text] = protocol.replayed(envelopes, 1 << 20)
+            return json.loads(text)
+        return json.loads(protocol.batch_frame(envelopes))
     if kind == "gap":
         assert frame["reason"] in GAP_REASONS and frame["from_seq"] <= frame["to_seq"]
         return json.loads(
@@ -168,7 +173,10 @@ def _rebuilt(frame: dict) -> dict:
         assert set(extra) <= {"feed", "topic"}, extra
         return json.loads(protocol.error(frame["code"], frame["detail"], frame.get("id"), **extra))
     fields = {k: v for k, v in frame.items() if k not in {"type", "id"}}
-    assert set(fields) == REPLY_FIELDS[kind], f"{kind} has exactly {REPLY_FIELDS[kind]}"
+    optional = {"recovered"} if kind == "subscribed" else set()
+    assert REPLY_FIELDS[kind] <= set(fields) <= REPLY_FIELDS[kind] | optional, (
+        f"{kind} has exactly {REPLY_FIELDS[kind]} (and maybe {optional})"
+    )
     return json.loads(protocol.reply(kind, frame.get("id"), **fields))
 
 

@@ -30,6 +30,7 @@ from django.core.management import call_command
 
 from tests.conftest import ROOT
 from zmqfeed import schema
+from zmqfeed.core.continuity import Numbering
 from zmqfeed.core.router import Router, topic_key
 from zmqfeed.models import Feed, load_catalog
 
@@ -413,7 +414,7 @@ def wire(feed: dict[str, Any], envelope: dict[str, Any]) -> list[bytes]:
     return frames + [base64.b64decode(part) for part in parts]
 
 
-def router_for(slug: str, seqs: dict[str, int] | None = None) -> Router:
+def router_for(slug: str, seqs: dict[str, Numbering] | None = None) -> Router:
     """The router of the example feed ``slug``, imported into the test database."""
     call_command("zmq_feeds", "import", str(EXAMPLES_DIR / f"{slug}.json"), stdout=io.StringIO())
     feed = load_catalog().feed(slug)
@@ -443,7 +444,7 @@ def test_each_envelope_is_what_the_feed_makes_of_its_wire_message(
 ) -> None:
     feed = FEEDS[envelope["feed"]]
     key = topic_key(envelope["feed"], envelope["topic"])
-    router = router_for(envelope["feed"], {key: envelope["seq"] - 1})
+    router = router_for(envelope["feed"], {key: Numbering("e", envelope["seq"] - 1)})
     found = routed_envelopes(router, wire(feed, envelope), envelope["ts"])
     assert envelope["topic"] in found, f"publishers.md:{line}: routed to {sorted(found)} only"
     assert found[envelope["topic"]] == envelope, f"publishers.md:{line}"

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from zmqfeed.core.access import ANONYMOUS, Reader
 from zmqfeed.core.catalog import Catalog, FeedConfig, TopicConfig
+from zmqfeed.core.continuity import Numbering
 from zmqfeed.core.protocol import ProtocolError, Request, parse_request
 from zmqfeed.core.router import Router
 from zmqfeed.core.session import (
@@ -288,7 +289,8 @@ def routers(draw):
         max_message_size=draw(st.sampled_from([64, 1 << 20])),
         topics=topics,
     )
-    return feed, draw(st.dictionaries(st.sampled_from(["f/a", "f/ab", "f/all"]), st.integers(0, 9)))
+    seqs = st.dictionaries(st.sampled_from(["f/a", "f/ab", "f/all"]), st.integers(0, 9))
+    return feed, {key: Numbering("e", seq) for key, seq in draw(seqs).items()}
 
 
 @settings(max_examples=300, deadline=None)
@@ -305,7 +307,8 @@ def test_any_zmq_batches_are_routed_numbered_or_counted(config, batches):
         assert routed.upstream_lost >= 0
         for topic in routed.topics:
             key = topic.route.key
-            expected = latest.get(key, seqs.get(key, 0)) + 1
+            expected = latest.get(key, seqs[key].seq if key in seqs else 0) + 1
+            assert {frame.epoch for frame in topic.frames} == {topic.route.epoch}
             assert topic.first == expected, (key, topic.first, expected)
             latest[key] = topic.first + len(topic.envelopes) - 1
             seen = []

@@ -84,8 +84,10 @@ def test_envelopes_for_each_framing_and_payload(site, server, ctx):
                 "feed": feed,
                 "topic": topic,
                 "seq": 0,
+                "epoch": reply["epoch"],
                 "id": f"{feed}-1",
             }
+            assert isinstance(reply["epoch"], str) and len(reply["epoch"]) == 12
         probe = await until_flowing(pubs["mj"], ws, "EUR.probe", "{}")
         await pubs["mj"].send("EUR.USD", json.dumps({"bid": 1.05, "n": [1, 2]}))
         [msg] = await messages(ws, 1)

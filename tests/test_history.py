@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zmqfeed.core.session import Replay
+from zmqfeed.core import continuity
+from zmqfeed.core.continuity import Kept, Numbering, Replay
 from zmqfeed.history import MemoryHistory, RedisHistory, get_history
 
 Body = Callable[[Any], Awaitable[Any]]
@@ -48,75 +50,134 @@ def envs(first: int, last: int, topic: str = "t") -> list[bytes]:
     return [b"%s-%d" % (topic.encode(), seq) for seq in range(first, last + 1)]
 
 
-def test_a_new_topic_is_at_zero(run) -> None:
+def kept(first: int, envelopes: list[bytes], epoch: str = "e", **fields: Any) -> Kept:
+    return Kept(epoch, first, envelopes, fields.pop("ts", time.time()), **fields)
+
+
+def test_a_new_topic_has_no_numbering(run) -> None:
     async def body(h) -> None:
-        assert await h.latest("prices/eur") == 0
-        assert await h.replay("prices/eur", None) == Replay(0, [], 1)
-        assert await h.replay("prices/eur", 0) == Replay(0, [], 1)
-        assert await h.replay("prices/eur", 5) == Replay(0, [], 1)
+        assert await h.latest("prices/eur") is None
+        assert await h.replay("prices/eur", None) == Replay(0, [], 1, "")
+        assert await h.replay("prices/eur", 0) == Replay(0, [], 1, "")
+        assert await h.replay("prices/eur", 5, "e") == Replay(0, [], 1, "")
 
     run(10, body)
 
 
-def test_batches_advance_the_latest_seq(run) -> None:
+def test_batches_advance_the_numbering(run) -> None:
     async def body(h) -> None:
-        await h.append({"f/a": (1, envs(1, 3, "a")), "f/b": (1, envs(1, 1, "b"))})
-        assert (await h.latest("f/a"), await h.latest("f/b")) == (3, 1)
-        await h.append({"f/a": (4, envs(4, 4, "a"))})
-        await h.append({"f/a": (5, envs(5, 9, "a"))})
-        assert (await h.latest("f/a"), await h.latest("f/b")) == (9, 1)
-        assert await h.latest("f/c") == 0
+        await h.append({"f/a": kept(1, envs(1, 3, "a")), "f/b": kept(1, envs(1, 1, "b"), "x")})
+        assert (await h.latest("f/a"), await h.latest("f/b")) == (("e", 3), ("x", 1))
+        await h.append({"f/a": kept(4, envs(4, 4, "a"))})
+        await h.append({"f/a": kept(5, envs(5, 9, "a"))})
+        assert await h.latest("f/a") == Numbering("e", 9)
+        assert await h.latest("f/c") is None
 
-    run(100, body)
+    run(10, body)
 
 
-def test_replay_without_since_gives_the_latest_and_no_messages(run) -> None:
+def test_a_batch_of_no_messages_records_where_the_numbering_stands(run) -> None:
+    """What the subscriber writes when it takes a topic up, before its first message."""
+
     async def body(h) -> None:
-        await h.append({"k": (1, envs(1, 5))})
-        assert await h.replay("k", None) == Replay(5, [], 6)
+        await h.append({"k": kept(8, [], "e7")})
+        assert await h.latest("k") == ("e7", 7)
+        assert await h.replay("k", None) == Replay(7, [], 8, "e7")
 
-    run(100, body)
+    run(10, body)
+
+
+def test_replay_without_since_gives_the_last_values_asked_for(run) -> None:
+    async def body(h) -> None:
+        await h.append({"k": kept(1, envs(1, 5))})
+        assert await h.replay("k", None) == Replay(5, [], 6, "e")
+        assert await h.replay("k", None, last=2) == Replay(5, envs(4, 5), 4, "e")
+        assert await h.replay("k", None, last=50) == Replay(5, envs(1, 5), 1, "e")
+
+    run(10, body)
 
 
 def test_replay_gives_the_messages_after_since_in_order(run) -> None:
     async def body(h) -> None:
-        await h.append({"k": (1, envs(1, 3))})
-        await h.append({"k": (4, envs(4, 6)), "other": (1, envs(1, 2, "o"))})
-        assert await h.replay("k", 0) == Replay(6, envs(1, 6), 1)
-        assert await h.replay("k", 2) == Replay(6, envs(3, 6), 3)
-        assert await h.replay("k", 5) == Replay(6, envs(6, 6), 6)
-        assert await h.replay("other", 1) == Replay(2, [b"o-2"], 2)
+        await h.append({"k": kept(1, envs(1, 3))})
+        await h.append({"k": kept(4, envs(4, 6)), "other": kept(1, envs(1, 2, "o"))})
+        assert await h.replay("k", 0) == Replay(6, envs(1, 6), 1, "e")
+        assert await h.replay("k", 2, "e") == Replay(6, envs(3, 6), 3, "e")
+        assert await h.replay("k", 5) == Replay(6, envs(6, 6), 6, "e")
+        assert await h.replay("other", 1) == Replay(2, [b"o-2"], 2, "e")
+        assert await h.replay("k", 6, "e") == Replay(6, [], 7, "e")
 
-    run(100, body)
+    run(10, body)
 
 
-def test_nothing_to_replay_when_since_is_the_latest_or_beyond(run) -> None:
+def test_a_since_of_another_epoch_or_beyond_the_numbering_gets_all_that_is_kept(run) -> None:
+    """Never the new numbering's messages after the old `since`, as if they followed it."""
+
     async def body(h) -> None:
-        await h.append({"k": (1, envs(1, 4))})
-        assert await h.replay("k", 4) == Replay(4, [], 5)
-        assert await h.replay("k", 40) == Replay(4, [], 5)
+        await h.append({"k": kept(1, envs(1, 4))})
+        assert await h.replay("k", 2, "old") == Replay(4, envs(1, 4), 1, "e")
+        assert await h.replay("k", 40) == Replay(4, envs(1, 4), 1, "e")
+        assert await h.replay("k", 40, "e") == Replay(4, envs(1, 4), 1, "e")
 
-    run(100, body)
+    run(10, body)
+
+
+def test_a_new_epoch_starts_the_kept_messages_again(run) -> None:
+    async def body(h) -> None:
+        await h.append({"k": kept(1, envs(1, 5, "old"), "e1")})
+        await h.append({"k": kept(1, envs(1, 2, "new"), "e2")})
+        assert await h.latest("k") == ("e2", 2)
+        assert await h.replay("k", 0, "e2") == Replay(2, envs(1, 2, "new"), 1, "e2")
+
+    run(10, body)
 
 
 def test_only_the_last_size_messages_are_kept(run) -> None:
     async def body(h) -> None:
-        await h.append({"k": (1, envs(1, 4))})
-        await h.append({"k": (5, envs(5, 7))})
-        # Kept: 4..7. Asking from 0 gets what is left; `first` shows the gap.
-        assert await h.replay("k", 0) == Replay(7, envs(4, 7), 4)
-        assert await h.replay("k", 2) == Replay(7, envs(4, 7), 4)
-        assert await h.replay("k", 3) == Replay(7, envs(4, 7), 4)
-        assert await h.replay("k", 5) == Replay(7, envs(6, 7), 6)
+        await h.append({"k": kept(1, envs(1, 4))})
+        await h.append({"k": kept(5, envs(5, 7))})
+        # seqs 4..7 are kept: since 3 is the oldest `since` that loses nothing.
+        assert await h.replay("k", 0) == Replay(7, envs(4, 7), 4, "e")
+        assert await h.replay("k", 2) == Replay(7, envs(4, 7), 4, "e")
+        assert await h.replay("k", 3) == Replay(7, envs(4, 7), 4, "e")
+        assert await h.replay("k", 5) == Replay(7, envs(6, 7), 6, "e")
 
     run(4, body)
 
 
+def test_a_topics_own_history_keeps_fewer_and_is_capped_by_the_servers(run) -> None:
+    async def body(h) -> None:
+        await h.append(
+            {
+                "two": kept(1, envs(1, 6), history=2),
+                "none": kept(1, envs(1, 6), history=0),
+                "many": kept(1, envs(1, 6), history=50),
+            }
+        )
+        assert await h.replay("two", 0) == Replay(6, envs(5, 6), 5, "e")
+        assert await h.replay("none", 0) == Replay(6, [], 7, "e")
+        assert await h.replay("many", 0) == Replay(6, envs(3, 6), 3, "e")  # the server's 4
+
+    run(4, body)
+
+
+def test_the_age_limit_leaves_older_messages_out_of_a_replay(run) -> None:
+    async def body(h) -> None:
+        now = time.time()
+        await h.append({"k": kept(1, envs(1, 3), ts=now - 100)})
+        await h.append({"k": kept(4, envs(4, 5), ts=now)})
+        assert await h.replay("k", 0, max_age=10) == Replay(5, envs(4, 5), 4, "e")
+        assert await h.replay("k", None, last=5, max_age=10) == Replay(5, envs(4, 5), 4, "e")
+        assert await h.replay("k", 0, max_age=1000) == Replay(5, envs(1, 5), 1, "e")
+
+    run(10, body)
+
+
 def test_a_batch_larger_than_the_history_keeps_its_newest(run) -> None:
     async def body(h) -> None:
-        await h.append({"k": (1, envs(1, 10))})
+        await h.append({"k": kept(1, envs(1, 10))})
         replay = await h.replay("k", 0)
-        assert replay == Replay(10, envs(8, 10), 8)
+        assert replay == Replay(10, envs(8, 10), 8, "e")
         assert replay.first > 0 + 1
 
     run(3, body)
@@ -124,9 +185,9 @@ def test_a_batch_larger_than_the_history_keeps_its_newest(run) -> None:
 
 def test_a_history_of_size_zero_keeps_seqs_but_no_messages(run) -> None:
     async def body(h) -> None:
-        await h.append({"k": (1, envs(1, 5))})
-        assert await h.latest("k") == 5
-        assert await h.replay("k", 2) == Replay(5, [], 6)
+        await h.append({"k": kept(1, envs(1, 5))})
+        assert await h.latest("k") == ("e", 5)
+        assert await h.replay("k", 2) == Replay(5, [], 6, "e")
 
     run(0, body)
 
@@ -136,12 +197,12 @@ def test_redis_history_is_shared_between_clients(redis_url: str) -> None:
     async def main() -> None:
         writer, reader = RedisHistory(redis_url, 10), RedisHistory(redis_url, 10)
         try:
-            await writer.append({"f/t": (1, envs(1, 3))})
+            await writer.append({"f/t": kept(1, envs(1, 3))})
             await writer.close()
             writer = RedisHistory(redis_url, 10)  # a restarted subscriber
-            assert await writer.latest("f/t") == 3
-            await writer.append({"f/t": (4, envs(4, 4))})
-            assert await reader.replay("f/t", 1) == Replay(4, envs(2, 4), 2)
+            assert await writer.latest("f/t") == ("e", 3)
+            await writer.append({"f/t": kept(4, envs(4, 4))})
+            assert await reader.replay("f/t", 1, "e") == Replay(4, envs(2, 4), 2, "e")
         finally:
             await writer.close()
             await reader.close()
@@ -149,25 +210,35 @@ def test_redis_history_is_shared_between_clients(redis_url: str) -> None:
     asyncio.run(main())
 
 
-# Both against one model, over random runs of appends and replays.
+# Both against one model, over random runs of appends, renumberings and replays.
 
 STEPS = st.lists(
     st.one_of(
         st.tuples(st.just("append"), st.sampled_from("ab"), st.integers(1, 6)),
-        st.tuples(st.just("replay"), st.sampled_from("ab"), st.none() | st.integers(0, 30)),
+        st.tuples(st.just("renumber"), st.sampled_from("ab"), st.integers(0, 3)),
+        st.tuples(
+            st.just("replay"),
+            st.sampled_from("ab"),
+            st.tuples(
+                st.none() | st.integers(0, 30),
+                st.sampled_from([None, "current", "old"]),
+                st.integers(0, 3),
+            ),
+        ),
     ),
     max_size=25,
 )
 
 
-def model_replay(all_envs: list[bytes], size: int, since: int | None) -> Replay:
+def model_replay(
+    all_envs: list[bytes], size: int, since: int | None, epoch: str | None, current: str, last: int
+) -> Replay:
+    """``current``: the epoch, or "" for a topic never appended to."""
     latest = len(all_envs)
-    if since is None or since >= latest:
-        return Replay(latest, [], latest + 1)
     kept = all_envs[len(all_envs) - min(size, len(all_envs)) :] if size else []
-    wanted = all_envs[since:]
+    wanted = all_envs[continuity.start(since, epoch, current, latest, last) :]
     envelopes = wanted[len(wanted) - min(len(wanted), len(kept)) :]
-    return Replay(latest, envelopes, latest - len(envelopes) + 1)
+    return Replay(latest, envelopes, latest - len(envelopes) + 1, current)
 
 
 @settings(
@@ -177,16 +248,29 @@ def model_replay(all_envs: list[bytes], size: int, since: int | None) -> Replay:
 def test_behaves_like_the_model(run, size: int, steps: list) -> None:
     async def body(h) -> None:
         sent: dict[str, list[bytes]] = {"a": [], "b": []}
+        epochs = {"a": "a0", "b": "b0"}
+        known: set[str] = set()  # appended to, so the history has its epoch
         for op, key, arg in steps:
             if op == "append":
                 first = len(sent[key]) + 1
-                batch = envs(first, first + arg - 1, key)
+                batch = envs(first, first + arg - 1, epochs[key])
                 sent[key].extend(batch)
-                await h.append({key: (first, batch)})
+                known.add(key)
+                await h.append({key: kept(first, batch, epochs[key])})
+            elif op == "renumber":  # the numbering starts again, `arg` messages in
+                epochs[key] += "+"
+                sent[key] = envs(1, arg, epochs[key])
+                known.add(key)
+                await h.append({key: kept(1, sent[key], epochs[key])})
             else:
-                assert await h.replay(key, arg) == model_replay(sent[key], size, arg)
-        for key, expected in sent.items():
-            assert await h.latest(key) == len(expected)
+                since, which, last = arg
+                epoch = {"current": epochs[key], "old": "gone", None: None}[which]
+                current = epochs[key] if key in known else ""
+                expected = model_replay(sent[key], size, since, epoch, current, last)
+                assert await h.replay(key, since, epoch, last) == expected
+        for key, expected_envs in sent.items():
+            latest = await h.latest(key)
+            assert latest is None or latest == (epochs[key], len(expected_envs))
 
     run(size, body)
 

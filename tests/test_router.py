@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zmqfeed.core.catalog import FeedConfig, TopicConfig
+from zmqfeed.core.continuity import Numbering
 from zmqfeed.core.router import Router, subscriptions
 
 LIMIT = 2048
@@ -23,7 +24,7 @@ FEED = feed(
 )
 
 
-def router(config: FeedConfig = FEED, seqs: dict[str, int] | None = None) -> Router:
+def router(config: FeedConfig = FEED, seqs: dict[str, Numbering] | None = None) -> Router:
     r = Router(config, LIMIT)
     r.configure(config, seqs or {})
     return r
@@ -60,11 +61,21 @@ def test_a_message_goes_to_every_topic_it_starts_with_each_with_its_own_seq():
 
 
 def test_numbering_goes_on_across_batches_and_from_the_given_seqs():
-    r = router(seqs={"f/a": 41})
+    r = router(seqs={"f/a": Numbering("e1", 41)})
     r.route([[b"a", b"1"]], 0.0)
     routed = r.route([[b"a", b"2"]], 0.0)
     assert [m["seq"] for m in messages(routed, "a")] == [43]
-    assert r.seqs["f/a"] == 43
+    assert r.seqs["f/a"] == ("e1", 43)
+    [batch] = [t for t in routed.topics if t.route.topic == "a"]
+    assert {frame.epoch for frame in batch.frames} == {"e1"}
+
+
+def test_a_topic_with_no_numbering_starts_at_zero_in_a_new_epoch_of_its_own():
+    first, second = router(), router()
+    assert first.seqs["f/a"].seq == 0 and first.seqs["f/a"].epoch
+    # A process started again is a new epoch: its seqs are not the old ones.
+    assert first.seqs["f/a"].epoch != second.seqs["f/a"].epoch
+    assert ":" not in first.seqs["f/a"].epoch  # SSE ids are epoch:seq
 
 
 def test_reconfiguring_keeps_the_seqs_of_the_topics_that_stay():
@@ -72,8 +83,9 @@ def test_reconfiguring_keeps_the_seqs_of_the_topics_that_stay():
     r.route([[b"a", b"1"]] * 3, 0.0)
     changed = feed(TopicConfig("a", "A", "a"), TopicConfig("new", "N", "n"))
     assert r.unnumbered(changed) == ["f/new"]
-    r.configure(changed, {"f/new": 7})
-    assert r.seqs == {"f/a": 3, "f/new": 7}
+    epoch = r.seqs["f/a"].epoch
+    r.configure(changed, {"f/new": Numbering("e2", 7)})
+    assert r.seqs == {"f/a": (epoch, 3), "f/new": ("e2", 7)}
     routed = r.route([[b"a", b"1"], [b"n", b"1"], [b"ab", b"1"]], 0.0)
     assert [m["seq"] for m in messages(routed, "a")] == [4, 5]
     assert [m["seq"] for m in messages(routed, "new")] == [8]
@@ -97,9 +109,10 @@ def test_an_envelope_no_frame_can_carry_is_dropped_as_too_large():
 
 
 def test_the_history_gets_each_topics_envelopes_with_their_first_seq():
-    routed = router(seqs={"f/a": 10}).route([[b"a", b"1"], [b"a", b"2"]], 0.0)
-    first, envelopes = routed.history()["f/a"]
-    assert first == 11 and [orjson.loads(e)["seq"] for e in envelopes] == [11, 12]
+    routed = router(seqs={"f/a": Numbering("e1", 10)}).route([[b"a", b"1"], [b"a", b"2"]], 5.0)
+    kept = routed.history()["f/a"]
+    assert (kept.epoch, kept.first, kept.last, kept.ts) == ("e1", 11, 12, 5.0)
+    assert [orjson.loads(e)["seq"] for e in kept.envelopes] == [11, 12]
 
 
 def test_socket_filters_are_the_prefixes_or_everything():

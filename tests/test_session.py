@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zmqfeed.core import continuity
 from zmqfeed.core.access import ANONYMOUS, Reader
 from zmqfeed.core.catalog import Catalog, FeedConfig, TopicConfig
 from zmqfeed.core.protocol import Frame, merge, message_head, message_tail
@@ -75,7 +76,7 @@ def request(s: ClientSession, **frame) -> list:
 def subscribe(s: ClientSession, topic: str = "a", since: int | None = None, latest: int = 0):
     actions = request(s, type="subscribe", feed="f", topic=topic, since=since, id=7)
     [join] = actions
-    assert join == Join("f", topic, f"zmqfeed.f.{topic}", since)
+    assert join == Join("f", topic, f"zmqfeed.f.{topic}", since, None, 0, 0)
     s.joined("f", topic, Replay(latest, [], latest + 1))
     return sent(s.actions_to_do())
 
@@ -89,7 +90,7 @@ def test_ping_is_answered_with_its_id():
 
 def test_subscribe_joins_then_answers_subscribed_with_the_latest_seq():
     assert subscribe(session(), latest=41) == [
-        {"type": "subscribed", "feed": "f", "topic": "a", "seq": 41, "id": 7}
+        {"type": "subscribed", "feed": "f", "topic": "a", "seq": 41, "epoch": "", "id": 7}
     ]
 
 
@@ -342,20 +343,23 @@ steps = st.lists(
 @given(
     before=st.integers(0, 12),
     since=st.one_of(st.none(), st.integers(0, 14)),
+    epoch=st.sampled_from([None, "e", "old"]),
     history=st.integers(0, 6),
     steps=steps,
 )
-def test_every_seq_once_or_in_a_gap_and_subscribed_first(before, since, history, steps):
-    """Messages published before, during and after a subscribe with or without `since`,
-    queued and merged as a busy server process merges them, with a slow reader at times:
-    the client sees `subscribed` first, then every seq after `since` (or after the latest,
-    without it) once, in order, or inside a gap."""
+def test_every_seq_once_or_in_a_gap_and_subscribed_first(before, since, epoch, history, steps):
+    """Messages published before, during and after a subscribe with or without `since`
+    (of this epoch "e", of an old one, or with no epoch), queued and merged as a busy
+    server process merges them, with a slow reader at times: the client sees `subscribed`
+    first, then every seq after where its replay starts once, in order, or inside a gap;
+    `recovered` says whether that start was its `since` with nothing missing."""
     published: list[bytes] = [envelope("a", q) for q in range(1, before + 1)]
     queue: list[Frame] = []
     s = session()
-    request(s, type="subscribe", feed="f", topic="a", since=since)  # Join: now in the group
+    request(s, type="subscribe", feed="f", topic="a", since=since, epoch=epoch)
     texts: list[str] = []
     joined = False
+    recoverable = False
 
     def take_sends() -> None:
         texts.extend(a.text for a in s.actions_to_do() if isinstance(a, Send))
@@ -368,39 +372,72 @@ def test_every_seq_once_or_in_a_gap_and_subscribed_first(before, since, history,
             if text is not None:
                 texts.append(text)
 
+    def epoch_frame(first: int, last: int) -> Frame:
+        return Frame.of("f", "a", first, published[first - 1 : last], epoch="e")
+
     for step in steps:
         if step[0] == "publish":
             first = len(published) + 1
             published.extend(envelope("a", q) for q in range(first, first + step[1]))
-            queue.append(frame("a", first, first + step[1] - 1))
+            queue.append(epoch_frame(first, first + step[1] - 1))
         elif step[0] == "deliver":
             deliver(step[1])
         elif not joined:
             joined = True
             latest = len(published)
             kept = published[max(0, latest - history) :]
-            if since is None or since >= latest:
-                kept = []
-            else:
-                kept = kept[max(0, len(kept) - (latest - since)) :]
-            s.joined("f", "a", Replay(latest, kept, latest - len(kept) + 1))
+            begin = continuity.start(since, epoch, "e", latest)
+            kept = kept[max(0, len(kept) - (latest - begin)) :]
+            s.joined("f", "a", Replay(latest, kept, latest - len(kept) + 1, "e"))
             take_sends()
+            recoverable = (
+                since is not None
+                and epoch != "old"
+                and since <= latest
+                and latest - since <= min(history, latest)
+            )
     if not joined:
         return
     first = len(published) + 1
     published.append(envelope("a", first))
-    queue.append(frame("a", first, first))
+    queue.append(epoch_frame(first, first))
     deliver(False)  # a last frame read in time reports whatever was shed before it
 
     view = client_view(texts)
     assert view[0][0] == "subscribed"
+    subscribed = orjson.loads(texts[0])
+    assert subscribed["epoch"] == "e"
+    assert subscribed.get("recovered") == (None if since is None else recoverable)
     latest = view[0][1]
-    start = since + 1 if since is not None and since < latest else latest + 1
+    start = continuity.start(since, epoch, "e", latest) + 1
     covered = []
     for item in view[1:]:
         assert item[0] != "subscribed"
         covered.extend([item[1]] if item[0] == "msg" else range(item[1], item[2] + 1))
     assert covered == list(range(start, len(published) + 1))
+
+
+def test_a_numbering_that_starts_again_while_subscribed_is_told_and_followed():
+    """A new epoch arrives live (a wiped Redis, a subscriber with no history): the client
+    gets `subscribed` with `recovered: false` and the new epoch, then the new seqs."""
+    s = session()
+    request(s, type="subscribe", feed="f", topic="a")
+    s.joined("f", "a", Replay(5, [], 6, "old"))
+    s.actions_to_do()
+    assert s.deliver(Frame.of("f", "a", 6, [envelope("a", 6)], epoch="old")) is not None
+    assert s.deliver(Frame.of("f", "a", 1, [envelope("a", 1)], epoch="new")) is None
+    reset, message = sent(s.actions_to_do())
+    assert reset == {
+        "type": "subscribed",
+        "feed": "f",
+        "topic": "a",
+        "seq": 0,
+        "epoch": "new",
+        "recovered": False,
+    }
+    assert message["seq"] == 1
+    # And from then on, the fast path again.
+    assert s.deliver(Frame.of("f", "a", 2, [envelope("a", 2)], epoch="new")) is not None
 
 
 requests = st.lists(

@@ -238,7 +238,9 @@ class FeedConsumer(AsyncWebsocketConsumer):
         try:
             await self.fanout.join(join.group, self)
             # After joining: whatever the history does not have yet comes from the group.
-            replay = await get_history().replay(f"{join.feed}/{join.topic}", join.since)
+            replay = await get_history().replay(
+                f"{join.feed}/{join.topic}", join.since, join.epoch, join.last, join.max_age
+            )
         except Exception:
             # E.g. Redis unreachable: drop the half-made subscription, not its held frames.
             self.session.join_failed(join.feed, join.topic)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections import deque
+from itertools import islice
 from typing import Protocol
 
 from django.conf import settings
@@ -18,93 +20,174 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from . import conf
-from .core.session import Replay
+from .core.continuity import Kept, Numbering, Replay, capped, start
 from .layers import layer_is_in_memory
 
 
 class History(Protocol):
-    async def latest(self, key: str) -> int: ...
+    async def latest(self, key: str) -> Numbering | None:
+        """The topic's numbering, or None if this history has never heard of it."""
 
-    async def append(self, batches: dict[str, tuple[int, list[bytes]]]) -> None:
-        """``batches``: topic key → (seq of the first envelope, envelopes)."""
+    async def append(self, batches: dict[str, Kept]) -> None:
+        """Keep each topic's envelopes (none: only record where its numbering stands).
 
-    async def replay(self, key: str, since: int | None) -> Replay: ...
+        A batch of another epoch than the one kept starts the topic's history again.
+        """
+
+    async def replay(
+        self,
+        key: str,
+        since: int | None,
+        epoch: str | None = None,
+        last: int = 0,
+        max_age: float = 0,
+    ) -> Replay:
+        """What follows :func:`zmqfeed.core.continuity.start`, no older than ``max_age``
+        seconds (0: any age)."""
+
+
+def _fresh(entries: list[tuple[float, bytes]], max_age: float) -> list[tuple[float, bytes]]:
+    if not max_age:
+        return entries
+    cutoff = time.time() - max_age
+    for index, (ts, _) in enumerate(entries):
+        if ts >= cutoff:
+            return entries[index:]
+    return []
 
 
 class MemoryHistory:
     def __init__(self, size: int) -> None:
         self.size = size
-        self._latest: dict[str, int] = {}
-        self._recent: dict[str, deque[bytes]] = {}
+        self._heads: dict[str, Numbering] = {}
+        self._recent: dict[str, deque[tuple[float, bytes]]] = {}
 
-    async def latest(self, key: str) -> int:
-        return self._latest.get(key, 0)
+    async def latest(self, key: str) -> Numbering | None:
+        return self._heads.get(key)
 
-    async def append(self, batches: dict[str, tuple[int, list[bytes]]]) -> None:
-        for key, (first, envelopes) in batches.items():
-            self._latest[key] = first + len(envelopes) - 1
-            if self.size:
-                recent = self._recent.get(key)
-                if recent is None:
-                    recent = self._recent[key] = deque(maxlen=self.size)
-                recent.extend(envelopes)
+    async def append(self, batches: dict[str, Kept]) -> None:
+        for key, kept in batches.items():
+            head = self._heads.get(key)
+            self._heads[key] = Numbering(kept.epoch, kept.last)
+            keep = capped(kept.history, self.size)
+            recent = self._recent.get(key)
+            if recent is None or recent.maxlen != keep or head is None or head.epoch != kept.epoch:
+                same = head is not None and head.epoch == kept.epoch
+                recent = self._recent[key] = deque(recent if same and recent else (), keep)
+            if keep and kept.envelopes:
+                ts = kept.ts
+                recent.extend((ts, envelope) for envelope in kept.envelopes[-keep:])
 
-    async def replay(self, key: str, since: int | None) -> Replay:
-        latest = self._latest.get(key, 0)
-        if since is None or since >= latest:
-            return Replay(latest, [], latest + 1)
-        recent = self._recent.get(key, ())
-        count = min(latest - since, len(recent))
-        envelopes = list(recent)[len(recent) - count :] if count else []
-        return Replay(latest, envelopes, latest - count + 1)
+    async def replay(
+        self,
+        key: str,
+        since: int | None,
+        epoch: str | None = None,
+        last: int = 0,
+        max_age: float = 0,
+    ) -> Replay:
+        head = self._heads.get(key) or Numbering("", 0)
+        count = head.seq - start(since, epoch, head.epoch, head.seq, last)
+        recent = self._recent.get(key) or ()
+        count = min(count, len(recent))
+        entries = list(islice(recent, len(recent) - count, None)) if count > 0 else []
+        envelopes = [envelope for _, envelope in _fresh(entries, max_age)]
+        return Replay(head.seq, envelopes, head.seq - len(envelopes) + 1, head.epoch)
 
+
+# Each kept entry is "<ts> <envelope>": the receive time, for the topic's age limit.
+_APPEND = """
+local a = 1
+for i = 1, #KEYS, 2 do
+  local epoch, keep, count = ARGV[a], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  if redis.call('HGET', KEYS[i], 'epoch') ~= epoch or keep == 0 then
+    redis.call('DEL', KEYS[i + 1])
+  end
+  redis.call('HSET', KEYS[i], 'epoch', epoch, 'seq', ARGV[a + 1])
+  a = a + 4
+  if keep > 0 and count > 0 then
+    for j = a, a + count - 1, 500 do
+      redis.call('RPUSH', KEYS[i + 1], unpack(ARGV, j, math.min(j + 499, a + count - 1)))
+    end
+    redis.call('LTRIM', KEYS[i + 1], -keep, -1)
+  end
+  a = a + count
+end
+return 1
+"""
 
 _REPLAY = """
-local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
-local n = latest - tonumber(ARGV[1])
-if n <= 0 then return {latest, {}} end
-local len = redis.call('LLEN', KEYS[2])
-if n > len then n = len end
-if n == 0 then return {latest, {}} end
-return {latest, redis.call('LRANGE', KEYS[2], -n, -1)}
+local head = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+local epoch = head[1] or ''
+local latest = tonumber(head[2] or '0')
+local since, last = tonumber(ARGV[1]), tonumber(ARGV[3])
+local begin = since
+if since < 0 then
+  begin = math.max(0, latest - last)
+elseif (ARGV[2] ~= '' and ARGV[2] ~= epoch) or since > latest then
+  begin = 0
+end
+local n = math.min(latest - begin, redis.call('LLEN', KEYS[2]))
+if n <= 0 then return {epoch, latest, {}} end
+return {epoch, latest, redis.call('LRANGE', KEYS[2], -n, -1)}
 """
 
 
 class RedisHistory:
+    """Per topic, a hash ``<prefix>:head:<key>`` (epoch, seq) and a list
+    ``<prefix>:recent:<key>`` of at most its history's entries; written by one script per
+    batch, so that a reader never sees a seq without its messages."""
+
     def __init__(self, url: str, size: int, prefix: str = "zmqfeed") -> None:
         import redis.asyncio as redis
 
         self.size = size
         self.prefix = prefix
         self._redis = redis.Redis.from_url(url)
+        self._append = self._redis.register_script(_APPEND)
         self._replay = self._redis.register_script(_REPLAY)
 
     def _keys(self, key: str) -> tuple[str, str]:
-        return f"{self.prefix}:seq:{key}", f"{self.prefix}:recent:{key}"
+        return f"{self.prefix}:head:{key}", f"{self.prefix}:recent:{key}"
 
-    async def latest(self, key: str) -> int:
-        value = await self._redis.get(self._keys(key)[0])
-        return int(value or 0)
+    async def latest(self, key: str) -> Numbering | None:
+        epoch, seq = await self._redis.hmget(self._keys(key)[0], ["epoch", "seq"])  # type: ignore[misc]
+        if epoch is None or seq is None:
+            return None
+        return Numbering(epoch.decode(), int(seq))
 
-    async def append(self, batches: dict[str, tuple[int, list[bytes]]]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for key, (first, envelopes) in batches.items():
-                if not envelopes:
-                    continue
-                seq_key, recent_key = self._keys(key)
-                pipe.set(seq_key, first + len(envelopes) - 1)
-                if self.size:
-                    pipe.rpush(recent_key, *envelopes[-self.size :])
-                    pipe.ltrim(recent_key, -self.size, -1)
-            await pipe.execute()
+    async def append(self, batches: dict[str, Kept]) -> None:
+        keys: list[str] = []
+        args: list[bytes | str | int] = []
+        for key, kept in batches.items():
+            keep = capped(kept.history, self.size)
+            envelopes = kept.envelopes[-keep:] if keep else []
+            keys.extend(self._keys(key))
+            args += [kept.epoch, kept.last, keep, len(envelopes)]
+            if envelopes:
+                stamp = b"%.3f " % kept.ts
+                args += [stamp + envelope for envelope in envelopes]
+        if keys:
+            await self._append(keys=keys, args=args)
 
-    async def replay(self, key: str, since: int | None) -> Replay:
-        if since is None:
-            latest = await self.latest(key)
-            return Replay(latest, [], latest + 1)
-        latest, envelopes = await self._replay(keys=list(self._keys(key)), args=[since])
+    async def replay(
+        self,
+        key: str,
+        since: int | None,
+        epoch: str | None = None,
+        last: int = 0,
+        max_age: float = 0,
+    ) -> Replay:
+        args: list[int | str] = [-1 if since is None else since, epoch or "", last]
+        current, latest, raw = await self._replay(keys=list(self._keys(key)), args=args)
+        entries = []
+        for entry in raw:
+            stamp, _, envelope = entry.partition(b" ")
+            entries.append((float(stamp), envelope))
+        envelopes = [envelope for _, envelope in _fresh(entries, max_age)]
         latest = int(latest)
-        return Replay(latest, list(envelopes), latest - len(envelopes) + 1)
+        epoch_text = current.decode() if isinstance(current, bytes) else str(current or "")
+        return Replay(latest, envelopes, latest - len(envelopes) + 1, epoch_text)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -22,6 +22,7 @@ import zmq.asyncio
 
 from . import conf, curve, metrics
 from .core.catalog import Catalog, FeedConfig
+from .core.continuity import Kept, Numbering
 from .core.rates import LogThrottle
 from .core.router import Routed, Router
 from .core.vocabulary import FRAMING_JUPYTER
@@ -33,6 +34,15 @@ from .watch import CatalogWatcher
 log = logging.getLogger("zmqfeed.subscriber")
 
 WAKE_INTERVAL_MS = 100
+
+
+def continued(kept: Numbering | None, known: Numbering | None) -> Numbering | None:
+    """Where a topic's numbering goes on: from the history, or from what this process
+    remembers when the history has lost it (a Redis that came back empty must not start
+    the numbering again); None: a new epoch."""
+    if kept is None or (known is not None and known.epoch == kept.epoch and known.seq > kept.seq):
+        return known
+    return kept
 
 
 def file_stamp(path: str) -> tuple[int, int] | None:
@@ -62,7 +72,7 @@ class FeedReader:
         history: History,
         ctx: zmq.asyncio.Context,
         throttle: LogThrottle,
-        known_seqs: dict[str, int] | None = None,
+        known_seqs: dict[str, Numbering] | None = None,
     ) -> None:
         self.feed = feed
         self.known_seqs = known_seqs if known_seqs is not None else {}
@@ -90,8 +100,9 @@ class FeedReader:
         """
         seqs = {}
         for key in self.router.unnumbered(feed):
-            # A Redis that came back empty must not restart the numbering.
-            seqs[key] = max(await self.history.latest(key), self.known_seqs.get(key, 0))
+            numbering = continued(await self.history.latest(key), self.known_seqs.get(key))
+            if numbering is not None:
+                seqs[key] = numbering
         signing_key, scheme, stamp = b"", "", None
         if feed.framing == FRAMING_JUPYTER and feed.jupyter_connection_file:
             # Unreadable: this raises, and the feed waits for the next reload rather than
@@ -99,7 +110,17 @@ class FeedReader:
             path = feed.jupyter_connection_file
             stamp = await asyncio.to_thread(file_stamp, path)
             signing_key, scheme = await asyncio.to_thread(read_connection_key, path)
+        new = set(self.router.unnumbered(feed))
         self.router.configure(feed, seqs, signing_key, scheme)
+        # Where each new topic's numbering stands, before its first message: a client that
+        # subscribes now is given the epoch its `since` will belong to.
+        await self.history.append(
+            {
+                key: Kept(route.epoch, route.seq + 1, [], time.time(), route.history)
+                for key, route in self.router.routes.items()
+                if key in new
+            }
+        )
         self.key_stamp = stamp
         self.feed = feed
         self.routed = {
@@ -285,7 +306,8 @@ class Subscriber:
         self.ctx = zmq.asyncio.Context()
         self.curve = curve.gate(self.ctx)  # its CURVE authenticator, started on first use
         self.readers: dict[str, FeedReader] = {}
-        self.known_seqs: dict[str, int] = {}  # of readers gone, so that new ones go on from there
+        # Of readers gone, so that new ones go on from there.
+        self.known_seqs: dict[str, Numbering] = {}
         self.throttle = LogThrottle(conf.get()["LOG_INTERVAL"])
         self._changed = asyncio.Event()
 

@@ -19,6 +19,8 @@ from typing import Any, TypedDict
 
 import orjson
 
+from .continuity import EPOCH_MAX
+
 ERROR_CODES = (
     "bad_request",
     "not_found",
@@ -48,6 +50,7 @@ class Request:
     topic: str = ""
     since: int | None = None
     data: Any = None
+    epoch: str | None = None  # of `since`, as `subscribed` gave it
 
 
 def _name(obj: dict, key: str, id: Any) -> str:
@@ -78,7 +81,12 @@ def parse_request(text: str | bytes) -> Request:
             not isinstance(since, int) or isinstance(since, bool) or since < 0
         ):
             raise ProtocolError("bad_request", "'since' must be a non-negative integer", id)
-        return Request(kind, id, feed, topic, since)
+        epoch = obj.get("epoch") if kind == "subscribe" else None
+        if epoch is not None and (not isinstance(epoch, str) or len(epoch) > EPOCH_MAX):
+            raise ProtocolError(
+                "bad_request", f"'epoch' must be a string of at most {EPOCH_MAX} characters", id
+            )
+        return Request(kind, id, feed, topic, since, epoch=epoch)
     if kind == "auth":
         token = obj.get("token")
         if not isinstance(token, str) or not token:
@@ -143,6 +151,19 @@ def message_tail(zmq_topic_json: bytes, ts_json: bytes, data_fragment: bytes) ->
 
 BATCH_HEAD = b'{"type":"batch","messages":['
 BATCH_OVERHEAD = len(BATCH_HEAD) + 2  # and "]}"
+REPLAYED_HEAD = b'{"type":"batch","replayed":true,"messages":['
+
+
+def replayed(envelopes: list[bytes], limit: int) -> list[str]:
+    """Messages from the history (a replay after `since`, a topic's last values), as
+    `batch` frames marked ``"replayed": true`` of at most ``limit`` bytes; sent to one
+    client, so built for it."""
+    if not envelopes:
+        return []
+    return [
+        (REPLAYED_HEAD + b",".join(run) + b"]}").decode()
+        for run in batch_runs(envelopes, limit - len(REPLAYED_HEAD) + len(BATCH_HEAD))
+    ]
 
 
 def batch_frame(envelopes: list[bytes]) -> bytes:
@@ -186,38 +207,50 @@ class FrameEvent(TypedDict):
     feed: str
     topic: str
     first: int
+    epoch: str  # of the topic's numbering
     data: bytes  # the WebSocket frame, UTF-8 JSON
     starts: bytes  # offsets of the envelopes in data, as native uint32 (array "I")
 
 
 class Frame:
-    """Messages ``first`` … ``last`` of one topic, encoded once as one WebSocket text frame.
+    """Messages ``first`` … ``last`` of one topic's numbering ``epoch``, encoded once as one
+    WebSocket text frame.
 
     One envelope is sent as itself; several as a ``batch``. ``starts`` holds the offset of
     each envelope in ``data``, so frames are merged and trimmed by slicing, and a message's
     bytes are never parsed or re-encoded after the router made them.
     """
 
-    __slots__ = ("_text", "data", "feed", "first", "last", "starts", "topic")
+    __slots__ = ("_text", "data", "epoch", "feed", "first", "last", "starts", "topic")
 
-    def __init__(self, feed: str, topic: str, first: int, data: bytes, starts: Sequence[int]):
-        self.feed, self.topic, self.first = feed, topic, first
+    def __init__(
+        self,
+        feed: str,
+        topic: str,
+        first: int,
+        data: bytes,
+        starts: Sequence[int],
+        epoch: str = "",
+    ):
+        self.feed, self.topic, self.first, self.epoch = feed, topic, first, epoch
         self.data = data
         self.starts = starts
         self.last = first + len(starts) - 1
         self._text: str | None = None
 
     @classmethod
-    def of(cls, feed: str, topic: str, first: int, envelopes: Sequence[bytes]) -> Frame:
+    def of(
+        cls, feed: str, topic: str, first: int, envelopes: Sequence[bytes], epoch: str = ""
+    ) -> Frame:
         """The frame of envelopes ``first``, ``first + 1``, … (at least one)."""
         if len(envelopes) == 1:
-            return cls(feed, topic, first, envelopes[0], (0,))
+            return cls(feed, topic, first, envelopes[0], (0,), epoch)
         starts = []
         offset = len(BATCH_HEAD)
         for envelope in envelopes:
             starts.append(offset)
             offset += len(envelope) + 1
-        return cls(feed, topic, first, batch_frame(list(envelopes)), starts)
+        return cls(feed, topic, first, batch_frame(list(envelopes)), starts, epoch)
 
     @property
     def size(self) -> int:
@@ -249,7 +282,8 @@ class Frame:
             return self
         if seq >= self.last:
             return None
-        return Frame.of(self.feed, self.topic, seq + 1, self.envelopes()[seq + 1 - self.first :])
+        envelopes = self.envelopes()[seq + 1 - self.first :]
+        return Frame.of(self.feed, self.topic, seq + 1, envelopes, self.epoch)
 
     def event(self, group: str) -> FrameEvent:
         return {
@@ -258,6 +292,7 @@ class Frame:
             "feed": self.feed,
             "topic": self.topic,
             "first": self.first,
+            "epoch": self.epoch,
             "data": self.data,
             "starts": array("I", self.starts).tobytes(),
         }
@@ -266,17 +301,23 @@ class Frame:
     def from_event(cls, event: FrameEvent) -> Frame:
         starts = array("I")
         starts.frombytes(event["starts"])
-        return cls(event["feed"], event["topic"], event["first"], event["data"], starts)
+        feed, topic, first, data = event["feed"], event["topic"], event["first"], event["data"]
+        return cls(feed, topic, first, data, starts, event["epoch"])
 
     def __repr__(self) -> str:
-        return f"<Frame {self.feed}/{self.topic} {self.first}..{self.last}, {self.size} bytes>"
+        return (
+            f"<Frame {self.feed}/{self.topic} {self.epoch}:{self.first}..{self.last}, "
+            f"{self.size} bytes>"
+        )
 
 
-def frames(feed: str, topic: str, first: int, envelopes: list[bytes], limit: int) -> list[Frame]:
+def frames(
+    feed: str, topic: str, first: int, envelopes: list[bytes], limit: int, epoch: str = ""
+) -> list[Frame]:
     """One topic's envelopes (seqs ``first`` on) as frames of at most ``limit`` bytes each."""
     out = []
     for run in batch_runs(envelopes, limit):
-        out.append(Frame.of(feed, topic, first, run))
+        out.append(Frame.of(feed, topic, first, run, epoch))
         first += len(run)
     return out
 
@@ -295,7 +336,7 @@ def merge(run: Sequence[Frame]) -> Frame:
         parts.append(inner)
         offset += len(inner) + 1
     data = BATCH_HEAD + b",".join(parts) + b"]}"
-    return Frame(run[0].feed, run[0].topic, run[0].first, data, starts)
+    return Frame(run[0].feed, run[0].topic, run[0].first, data, starts, run[0].epoch)
 
 
 def coalesce(pending: list[tuple[str, Frame]], limit: int) -> list[tuple[str, Frame]]:
@@ -314,7 +355,11 @@ def coalesce(pending: list[tuple[str, Frame]], limit: int) -> list[tuple[str, Fr
         inner = frame.size - (BATCH_OVERHEAD if len(frame.starts) > 1 else 0)
         if group_runs:
             run, size = group_runs[-1]
-            if frame.first == run[-1].last + 1 and size + 1 + inner + BATCH_OVERHEAD <= limit:
+            if (
+                frame.first == run[-1].last + 1
+                and frame.epoch == run[-1].epoch
+                and size + 1 + inner + BATCH_OVERHEAD <= limit
+            ):
                 run.append(frame)
                 group_runs[-1] = (run, size + 1 + inner)
                 continue

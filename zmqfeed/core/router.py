@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from .catalog import FeedConfig, TopicConfig, group_name
+from .continuity import Kept, Numbering, new_epoch
 from .framing import Decoder, Dropped, decode_topic
 from .matching import Matcher
 from .protocol import Frame, frames, message_head, message_tail
@@ -25,16 +26,22 @@ SEQ_DIGITS = 20  # room for any seq in an envelope
 
 
 class Route:
-    """One configured topic as the hot path sees it; keeps its seq across reconfiguration."""
+    """One configured topic as the hot path sees it; keeps its numbering across
+    reconfiguration."""
 
-    __slots__ = ("feed", "group", "head", "key", "seq", "topic")
+    __slots__ = ("epoch", "feed", "group", "head", "history", "key", "seq", "topic")
 
-    def __init__(self, feed: str, topic: TopicConfig, seq: int) -> None:
+    def __init__(self, feed: str, topic: TopicConfig, numbering: Numbering) -> None:
         self.feed, self.topic = feed, topic.slug
         self.key = topic_key(feed, topic.slug)
         self.group = group_name(feed, topic.slug)
         self.head = message_head(feed, topic.slug)
-        self.seq = seq
+        self.epoch, self.seq = numbering
+        self.history: int | None = getattr(topic, "history", None)
+
+    @property
+    def numbering(self) -> Numbering:
+        return Numbering(self.epoch, self.seq)
 
 
 def topic_key(feed: str, topic: str) -> str:
@@ -61,10 +68,14 @@ class Routed:
     dropped: dict[str, int] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)
     upstream_lost: int = 0
+    ts: float = 0.0  # when the batch was received
 
-    def history(self) -> dict[str, tuple[int, list[bytes]]]:
-        """Topic key → (seq of the first envelope, envelopes): what the history appends."""
-        return {t.route.key: (t.first, t.envelopes) for t in self.topics}
+    def history(self) -> dict[str, Kept]:
+        """Topic key → what the history keeps of this batch."""
+        return {
+            t.route.key: Kept(t.route.epoch, t.first, t.envelopes, self.ts, t.route.history)
+            for t in self.topics
+        }
 
 
 def match_entries(feed: FeedConfig) -> list[tuple[bytes, TopicConfig, bool]]:
@@ -110,7 +121,8 @@ class Router:
     # Configuration
 
     def unnumbered(self, feed: FeedConfig) -> list[str]:
-        """Keys of the feed's topics this router has no seq for: give them to configure()."""
+        """Keys of the feed's topics this router has no numbering for: give them to
+        configure()."""
         return [
             key for t in feed.topics if (key := topic_key(feed.slug, t.slug)) not in self.routes
         ]
@@ -118,11 +130,12 @@ class Router:
     def configure(
         self,
         feed: FeedConfig,
-        seqs: Mapping[str, int],
+        seqs: Mapping[str, Numbering],
         signing_key: bytes = b"",
         scheme: str = "",
     ) -> None:
-        """Follow the feed's topics; a new topic's numbering goes on from ``seqs[key]``.
+        """Follow the feed's topics; a new topic's numbering goes on from ``seqs[key]``, or
+        starts at 0 in a new epoch.
 
         ``signing_key`` and ``scheme``: a Jupyter kernel's signing key and signature scheme, which
         the shell reads from the feed's connection file (empty: messages are not verified).
@@ -131,7 +144,8 @@ class Router:
         for topic in feed.topics:
             key = topic_key(feed.slug, topic.slug)
             old = self.routes.get(key)
-            routes[key] = Route(feed.slug, topic, old.seq if old else seqs.get(key, 0))
+            numbering = old.numbering if old else seqs.get(key) or Numbering(new_epoch(), 0)
+            routes[key] = Route(feed.slug, topic, numbering)
         self.feed = feed
         self.decoder = decoder(feed, signing_key, scheme)
         self.routes = routes
@@ -152,8 +166,8 @@ class Router:
         return subscriptions(self.feed)
 
     @property
-    def seqs(self) -> dict[str, int]:
-        return {key: route.seq for key, route in self.routes.items()}
+    def seqs(self) -> dict[str, Numbering]:
+        return {key: route.numbering for key, route in self.routes.items()}
 
     # The hot path
 
@@ -193,7 +207,7 @@ class Router:
         decode, lookup, max_tail = self.decoder, self._lookup, self._max_tail
         whole_frame = self.feed.framing == FRAMING_PREFIX
         out: dict[Route, list[bytes]] = {}
-        routed = Routed()
+        routed = Routed(ts=ts)
         dropped, examples = routed.dropped, routed.examples
         for message in batch:
             try:
@@ -233,7 +247,7 @@ class Router:
                     route,
                     first,
                     envelopes,
-                    frames(route.feed, route.topic, first, envelopes, self.max_frame),
+                    frames(route.feed, route.topic, first, envelopes, self.max_frame, route.epoch),
                 )
             )
         return routed

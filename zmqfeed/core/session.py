@@ -19,6 +19,7 @@ from typing import Any
 from . import protocol
 from .access import Reader, can_read
 from .catalog import Catalog, group_name
+from .continuity import Replay, recovered, start
 from .protocol import Frame, ProtocolError, Request
 from .rates import TokenBucket
 
@@ -29,15 +30,6 @@ CLOSE_TOO_LARGE = 4009
 CLOSE_FLOOD = 4008
 CLOSE_UNAUTHORIZED = 4401  # a handshake's token is bad, expired or revoked
 CLOSE_IDLE = 4408  # sent nothing and held no subscription for IDLE_TIMEOUT (stands for 408)
-
-
-@dataclass(frozen=True)
-class Replay:
-    """What the history has of a topic after a client's ``since``."""
-
-    latest: int  # the topic's latest seq
-    envelopes: list[bytes]  # messages after `since`, oldest first
-    first: int  # seq of envelopes[0] (latest + 1 when there are none)
 
 
 @dataclass(frozen=True)
@@ -80,12 +72,16 @@ class Send:
 
 @dataclass(frozen=True)
 class Join:
-    """Join the topic's group, then fetch its replay after ``since`` and call ``joined``."""
+    """Join the topic's group, then fetch its replay (the history's ``replay`` with these
+    arguments) and call ``joined``."""
 
     feed: str
     topic: str
     group: str
     since: int | None
+    epoch: str | None = None  # of `since`
+    last: int = 0  # the topic's last values, for a subscribe without `since`
+    max_age: float = 0  # the topic's history age limit, in seconds (0: none)
 
 
 @dataclass(frozen=True)
@@ -124,6 +120,7 @@ class Subscription:
     topic: str
     group: str
     last: int = 0  # the last seq this client has been given
+    epoch: str = ""  # the numbering `last` belongs to
     # While a `subscribe` is answered (join, replay), frames of the topic wait here, so
     # that `subscribed` and the replay come first; None once the subscription is live.
     held: list[Frame] | None = field(default_factory=list)
@@ -222,24 +219,24 @@ class ClientSession:
         if sub is None or sub.request is None:
             return  # unsubscribed meanwhile
         request, sub.request = sub.request, None
-        self._send(
-            protocol.reply("subscribed", request.id, feed=feed, topic=topic, seq=replay.latest)
-        )
-        since = request.since
-        if since is not None and since < replay.latest:
-            if replay.first > since + 1:
-                self._gap(sub, since + 1, replay.first - 1, "history")
-            if replay.envelopes:
-                for frame in protocol.frames(
-                    feed, topic, replay.first, replay.envelopes, self.limits.max_frame
-                ):
-                    self._send(frame.text)
-        sub.last = replay.latest
+        since, epoch = request.since, request.epoch
+        fields: dict[str, Any] = {"seq": replay.latest, "epoch": replay.epoch}
+        ok = recovered(since, epoch, replay)
+        if ok is not None:
+            fields["recovered"] = ok
+        self._send(protocol.reply("subscribed", request.id, feed=feed, topic=topic, **fields))
+        if since is not None:
+            begin = start(since, epoch, replay.epoch, replay.latest)
+            if replay.first > begin + 1:
+                self._gap(sub, begin + 1, replay.first - 1, "history")
+        for text in protocol.replayed(replay.envelopes, self.limits.max_frame):
+            self._send(text)
+        sub.last, sub.epoch = replay.latest, replay.epoch
         held, sub.held = sub.held or [], None
         for frame in held:
-            text = self._forward(sub, frame, 0)
-            if text is not None:
-                self._send(text)
+            forwarded = self._forward(sub, frame, 0)
+            if forwarded is not None:
+                self._send(forwarded)
 
     def join_failed(self, feed: str, topic: str) -> None:
         """Joining or the replay failed (e.g. Redis away): forget the half-made subscription."""
@@ -309,6 +306,7 @@ class ClientSession:
             return None
         if (
             frame.first == sub.last + 1
+            and frame.epoch == sub.epoch
             and sub.held is None
             and queued <= self._max_backlog
             and not self.outbox
@@ -325,6 +323,8 @@ class ClientSession:
         return text
 
     def _forward(self, sub: Subscription, frame: Frame, queued: int) -> str | None:
+        if frame.epoch != sub.epoch:
+            self._renumbered(sub, frame)
         if frame.last <= sub.last:
             return None  # already replayed
         if queued > self.limits.max_backlog:
@@ -371,7 +371,18 @@ class ClientSession:
         elif sub.held is None:
             sub.held = []
         sub.request = request
-        self.outbox.append(Join(feed, topic, sub.group, request.since))
+        config = catalog.topic(feed, topic)
+        self.outbox.append(
+            Join(
+                feed,
+                topic,
+                sub.group,
+                request.since,
+                request.epoch,
+                getattr(config, "last_values", 0),
+                getattr(config, "history_age", 0),
+            )
+        )
 
     def _unsubscribe(self, request: Request) -> None:
         sub = self.subs.pop((request.feed, request.topic), None)
@@ -380,6 +391,25 @@ class ClientSession:
         self._send(
             protocol.reply("unsubscribed", request.id, feed=request.feed, topic=request.topic)
         )
+
+    def _renumbered(self, sub: Subscription, frame: Frame) -> None:
+        """The topic's numbering started again while subscribed (a wiped Redis, a new
+        subscriber with no history): a `subscribed` with ``recovered: false`` and the new
+        epoch says so, and the frame goes on from there. A history that knew no numbering
+        yet ("") just learns the epoch."""
+        if sub.epoch:
+            self._send(
+                protocol.reply(
+                    "subscribed",
+                    feed=sub.feed,
+                    topic=sub.topic,
+                    seq=frame.first - 1,
+                    epoch=frame.epoch,
+                    recovered=False,
+                )
+            )
+            sub.last = frame.first - 1
+        sub.epoch = frame.epoch
 
     def _send(self, text: str) -> None:
         self.outbox.append(Send(text))

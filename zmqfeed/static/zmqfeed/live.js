@@ -518,9 +518,24 @@
     );
   }
 
+  // A line across the table where messages are missing or the numbering started again.
+  function markerRow(marker) {
+    const tr = document.createElement("tr");
+    tr.className = "zf-marker zf-marker-" + marker.kind;
+    const td = tr.insertCell();
+    td.colSpan = 6;
+    td.textContent = clock() + "  " + marker.text;
+    return tr;
+  }
+
   function row(message) {
+    if (message.marker) return markerRow(message.marker);
     const tr = document.createElement("tr");
     if (drawn++ % 2) tr.className = "zf-alt";
+    if (message.replayed) {
+      tr.classList.add("zf-replayed");
+      tr.title = "replayed from the server's history";
+    }
     cell(tr, clock(message.ts), "zf-time");
     cell(tr, message.topic, "zf-topic").title = message.topic;
     const zmqTopic = message.zmq_topic === undefined ? "" : String(message.zmq_topic);
@@ -608,16 +623,25 @@
       scheduleDraw();
     }
   });
+  function mark(kind, text) {
+    notice(text, kind);
+    if (!paused) {
+      queue.push({ marker: { kind, text } });
+      scheduleDraw();
+    }
+  }
+
   client.on("gap", (gap) => {
     const count = gap.to_seq - gap.from_seq + 1;
-    notice(
+    mark(
+      "gap",
       gap.topic + ": " + count + " message" + (count === 1 ? "" : "s") + " missed (seq " +
-        gap.from_seq + "–" + gap.to_seq + ", " + gap.reason + ")",
-      "gap"
+        gap.from_seq + "–" + gap.to_seq + ", " + gap.reason + ")"
     );
   });
-  client.on("reset", ({ topic, seq }) => {
-    notice(topic + ": the gateway restarted its sequence at " + seq, "reset");
+  client.on("reset", ({ topic, lastSeq }) => {
+    const after = lastSeq === null ? "" : " after seq " + lastSeq;
+    mark("reset", topic + ": the numbering started again" + after + " (new epoch); earlier seqs do not carry on");
   });
   client.on("error", (error) => {
     const where = error.topic ? error.topic + ": " : "";

@@ -6,8 +6,10 @@
  *   feed.subscribe("prices", "eur", (msg) => console.log(msg.seq, msg.data));
  *
  * It reconnects with exponential backoff and jitter, resubscribes every topic with `since`
- * set to the last sequence number seen (the server replays what was missed), drops
- * duplicates, unpacks `batch` frames and pings so that dead connections are noticed.
+ * set to the last sequence number seen and the `epoch` it belongs to (the server replays
+ * what was missed, or says the numbering started again: a `reset`), drops duplicates,
+ * unpacks `batch` frames (marking replayed messages) and pings so that dead connections
+ * are noticed.
  * Plain script (global `ZmqFeed`) or CommonJS; no build step.
  */
 (function (root, factory) {
@@ -63,7 +65,7 @@
       this.options = Object.assign({}, DEFAULTS, options || {});
       this.state = "connecting";
       this.duplicates = 0; // messages dropped because their seq was already seen
-      this._subs = new Map(); // "feed/topic" -> {feed, topic, callbacks, lastSeq, baseline}
+      this._subs = new Map(); // "feed/topic" -> {feed, topic, callbacks, lastSeq, baseline, epoch}
       this._listeners = new Map(); // event -> Set of handlers
       this._pending = new Map(); // request id -> {kind, sub, resolve, reject}
       this._nextId = 1;
@@ -100,7 +102,7 @@
       const key = keyOf(feed, topic);
       let sub = this._subs.get(key);
       if (!sub) {
-        sub = { feed, topic, callbacks: new Set(), lastSeq: null, baseline: null };
+        sub = { feed, topic, callbacks: new Set(), lastSeq: null, baseline: null, epoch: null };
         this._subs.set(key, sub);
         if (this.state === "open") this._sendSubscribe(sub);
       }
@@ -136,6 +138,12 @@
     lastSeq(feed, topic) {
       const sub = this._subs.get(keyOf(feed, topic));
       return sub ? sub.lastSeq : null;
+    }
+
+    /** The epoch of a topic's numbering (what its seqs belong to), or null. */
+    epoch(feed, topic) {
+      const sub = this._subs.get(keyOf(feed, topic));
+      return sub ? sub.epoch : null;
     }
 
     /** Closes the connection for good (no reconnect). */
@@ -259,7 +267,10 @@
     _sendSubscribe(sub) {
       const frame = { type: "subscribe", feed: sub.feed, topic: sub.topic };
       const since = sub.lastSeq !== null ? sub.lastSeq : sub.baseline;
-      if (since !== null) frame.since = since;
+      if (since !== null) {
+        frame.since = since;
+        if (sub.epoch !== null) frame.epoch = sub.epoch;
+      }
       this._request(frame, { sub });
     }
 
@@ -283,7 +294,10 @@
           this._deliver(frame);
           break;
         case "batch":
-          for (const message of frame.messages || []) this._deliver(message);
+          for (const message of frame.messages || []) {
+            if (frame.replayed) message.replayed = true; // from the history, not live
+            this._deliver(message);
+          }
           break;
         case "subscribed":
           this._onSubscribed(frame, pending);
@@ -311,16 +325,34 @@
       const sub = pending ? pending.sub : this._subs.get(keyOf(frame.feed, frame.topic));
       if (!sub || this._subs.get(keyOf(sub.feed, sub.topic)) !== sub) return;
       const seq = frame.seq;
+      const epoch = typeof frame.epoch === "string" ? frame.epoch : null;
+      const previous = sub.epoch;
+      const renumbered =
+        (previous !== null && epoch !== null && epoch !== previous) ||
+        (epoch === null && sub.lastSeq !== null && typeof seq === "number" && seq < sub.lastSeq);
+      if (epoch !== null) sub.epoch = epoch;
       if (typeof seq === "number") {
-        if (sub.lastSeq !== null && seq < sub.lastSeq) {
-          // The server's sequence started over (a restarted gateway without shared history).
-          this._emit("reset", { feed: sub.feed, topic: sub.topic, seq, lastSeq: sub.lastSeq });
-          sub.lastSeq = seq;
+        if (renumbered) {
+          // The numbering started again (a restarted gateway, a wiped Redis): the old seqs
+          // mean nothing now. A reply to our subscribe replays all that is kept of the new
+          // numbering (from 0); a `subscribed` of the server's own goes on from `seq`.
+          const lastSeq = sub.lastSeq;
+          sub.lastSeq = pending && epoch !== null ? 0 : seq;
+          sub.baseline = null;
+          this._emit("reset", {
+            feed: sub.feed,
+            topic: sub.topic,
+            seq,
+            lastSeq,
+            epoch,
+            previousEpoch: previous,
+          });
         } else if (sub.lastSeq === null) {
           sub.baseline = seq;
         }
       }
-      this._emit("subscribed", { feed: sub.feed, topic: sub.topic, seq });
+      const recovered = typeof frame.recovered === "boolean" ? frame.recovered : null;
+      this._emit("subscribed", { feed: sub.feed, topic: sub.topic, seq, epoch, recovered });
     }
 
     _deliver(message) {
