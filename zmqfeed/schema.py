@@ -310,7 +310,7 @@ def _separator(value: object, path: str) -> str:
 
 def _topic(obj: object, path: str) -> dict[str, Any]:
     raw = {**TOPIC_DEFAULTS, **_keys(obj, path, TOPIC_REQUIRED, TOPIC_KEYS)}
-    topic = {
+    topic: dict[str, Any] = {
         "slug": _slug(raw["slug"], f"{path}.slug"),
         "name": _string(raw["name"], f"{path}.name", max_length=NAME_MAX),
         "prefix": _string(raw["prefix"], f"{path}.prefix", max_length=PREFIX_MAX, empty=True),
