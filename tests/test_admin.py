@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ import zmq
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from zmqfeed.models import Feed, Topic
+from zmqfeed.core.catalog import TopicConfig
+from zmqfeed.core.vocabulary import HISTORY_AGE_MAX, HISTORY_MAX, LAST_VALUES_MAX
+from zmqfeed.models import Feed, Topic, load_catalog
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +26,16 @@ def fast_passwords(settings) -> None:
 
 ADD = "/admin/zmqfeed/feed/add/"
 CHANGELIST = "/admin/zmqfeed/feed/"
+
+
+# What the inline's form holds before anything is typed (history empty: HISTORY_SIZE).
+TOPIC_INITIAL = {
+    "match": "prefix",
+    "access": "public",
+    "history": "",
+    "history_age": "0",
+    "last_values": "0",
+}
 
 
 def feed_form(endpoints: str, *, topics: list[dict[str, Any]] = (), **fields: Any) -> dict:
@@ -47,7 +60,7 @@ def feed_form(endpoints: str, *, topics: list[dict[str, Any]] = (), **fields: An
     }
     for index, topic in enumerate(topics):
         data.update(
-            {f"topics-{index}-{key}": value for key, value in {"match": "prefix", **topic}.items()}
+            {f"topics-{index}-{key}": value for key, value in {**TOPIC_INITIAL, **topic}.items()}
         )
     return data
 
@@ -208,6 +221,9 @@ def test_topic_admin_lists_filters_and_requires_groups(admin_client: Client) -> 
         "prefix": "",
         "match": "prefix",
         "access": "group",
+        "history": "",
+        "history_age": "0",
+        "last_values": "0",
     }
     response = admin_client.post("/admin/zmqfeed/topic/add/", data)
     assert errors_of(response) == {"groups": ['Access "group" needs at least one group.']}
@@ -300,3 +316,71 @@ def test_bad_real_publisher_fields_are_form_errors(
     response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", **fields))
     assert response.status_code == 200 and not Feed.objects.exists()
     assert says in " ".join(errors_of(response)[field])
+
+
+# A topic's history and last values
+
+
+def test_the_inline_saves_history_fields_and_shows_small_number_inputs(
+    admin_client: Client,
+) -> None:
+    topics = [
+        {"slug": "eur", "name": "EUR", "prefix": "EUR", "history": "50", "history_age": "3600",
+         "last_values": "1"},
+        {"slug": "usd", "name": "USD", "prefix": "USD"},  # left as the form offers them
+    ]  # fmt: skip
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", topics=topics))
+    assert response.status_code == 302, inline_errors(response)
+    feed = Feed.objects.get()
+    saved = list(feed.topics.values_list("slug", "history", "history_age", "last_values"))
+    assert saved == [("eur", 50, 3600, 1), ("usd", None, 0, 0)]
+    assert load_catalog().topic("prices", "eur") == TopicConfig(
+        "eur", "EUR", "EUR", history=50, history_age=3600, last_values=1
+    )
+    page = admin_client.get(f"/admin/zmqfeed/feed/{feed.pk}/change/").content.decode()
+    for name, value in (("history", "50"), ("history_age", "3600"), ("last_values", "1")):
+        [tag] = re.findall(rf'<input [^>]*name="topics-0-{name}"[^>]*>', page)
+        # The admin's 5em number input (forms.css .vIntegerField), not a full-width text box.
+        assert 'type="number"' in tag and 'class="vIntegerField"' in tag, tag
+        assert f'value="{value}"' in tag and 'min="0"' in tag, tag
+    assert re.search(r'<input [^>]*name="topics-1-history"(?![^>]*value=)[^>]*>', page)
+
+
+@pytest.mark.parametrize(
+    ("topic", "field", "says"),
+    [
+        ({"history": "2", "last_values": "3"}, "last_values",
+         "Last_values 3 is more than the history of 2 messages kept."),
+        ({"history": "0", "last_values": "1"}, "last_values",
+         "Last_values 1 is more than the history of 0 messages kept."),
+        ({"history": str(HISTORY_MAX + 1)}, "history",
+         f"Ensure this value is less than or equal to {HISTORY_MAX}."),
+        ({"history_age": str(HISTORY_AGE_MAX + 1)}, "history_age",
+         f"Ensure this value is less than or equal to {HISTORY_AGE_MAX}."),
+        ({"last_values": str(LAST_VALUES_MAX + 1)}, "last_values",
+         f"Ensure this value is less than or equal to {LAST_VALUES_MAX}."),
+        ({"history_age": "-1"}, "history_age", "Ensure this value is greater than or equal to 0."),
+        ({"last_values": ""}, "last_values", "This field is required."),
+    ],
+)  # fmt: skip
+def test_bad_history_fields_are_inline_errors(
+    admin_client: Client, topic: dict, field: str, says: str
+) -> None:
+    topics = [{"slug": "t", "name": "T", **topic}]
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", topics=topics))
+    assert response.status_code == 200 and not Feed.objects.exists()
+    [errors] = inline_errors(response)
+    assert errors == {field: [says]}
+
+
+def test_the_topic_admin_applies_the_last_values_rule(admin_client: Client) -> None:
+    [a, *_] = make_feeds()
+    data = {**TOPIC_INITIAL, "feed": a.pk, "slug": "s", "name": "S"}
+    response = admin_client.post("/admin/zmqfeed/topic/add/", {**data, "history": "1",
+                                                                "last_values": "2"})  # fmt: skip
+    assert errors_of(response) == {
+        "last_values": ["Last_values 2 is more than the history of 1 message kept."]
+    }
+    response = admin_client.post("/admin/zmqfeed/topic/add/", {**data, "last_values": "2"})
+    assert response.status_code == 302  # a null history is the server's HISTORY_SIZE
+    assert Topic.objects.get(slug="s").last_values == 2

@@ -124,7 +124,16 @@ def test_load_catalog_reads_feeds_topics_and_groups(db, django_assert_max_num_qu
         enabled=False,
     )
     Feed.objects.create(slug="empty", name="Empty", endpoints=[])
-    Topic.objects.create(feed=prices, slug="usd", name="USD", prefix="USD", access="staff")
+    Topic.objects.create(
+        feed=prices,
+        slug="usd",
+        name="USD",
+        prefix="USD",
+        access="staff",
+        history=20,
+        history_age=900,
+        last_values=1,
+    )
     eur = Topic.objects.create(feed=prices, slug="eur", name="EUR", prefix="EUR", access="group")
     eur.groups.add(traders, desk)
     Topic.objects.create(feed=logs, slug="all", name="All")
@@ -144,7 +153,16 @@ def test_load_catalog_reads_feeds_topics_and_groups(db, django_assert_max_num_qu
         max_message_size=2048,
         topics=(
             TopicConfig("eur", "EUR", "EUR", "group", frozenset({"traders", "desk"})),
-            TopicConfig("usd", "USD", "USD", "staff", frozenset()),
+            TopicConfig(
+                "usd",
+                "USD",
+                "USD",
+                "staff",
+                frozenset(),
+                history=20,
+                history_age=900,
+                last_values=1,
+            ),
         ),
     )
     assert catalog.feed("logs") == FeedConfig(
@@ -161,6 +179,9 @@ def test_load_catalog_reads_feeds_topics_and_groups(db, django_assert_max_num_qu
     assert catalog.feed("empty").topics == ()
     assert catalog.feed("empty").endpoints == ()
     assert catalog.topic("prices", "eur").groups == frozenset({"traders", "desk"})
+    # Left out: the server's HISTORY_SIZE (None), no age limit, no last values.
+    eur_config = catalog.topic("prices", "eur")
+    assert (eur_config.history, eur_config.history_age, eur_config.last_values) == (None, 0, 0)
 
 
 def test_load_catalog_sees_changes(db) -> None:
@@ -168,9 +189,11 @@ def test_load_catalog_sees_changes(db) -> None:
     topic = Topic.objects.create(feed=feed, slug="t", name="T")
     before = load_catalog()
     topic.access = "authenticated"
+    topic.last_values = 1
     topic.save()
     after = load_catalog()
     assert before.topic("f", "t").access == "public"
     assert after.topic("f", "t").access == "authenticated"
+    assert (before.topic("f", "t").last_values, after.topic("f", "t").last_values) == (0, 1)
     assert before != after
     assert load_catalog() == after

@@ -65,7 +65,17 @@ FEED_KEYS = {
     "max_message_size",
     "topics",
 }
-TOPIC_KEYS = {"slug", "name", "prefix", "match", "access", "groups"}
+TOPIC_KEYS = {
+    "slug",
+    "name",
+    "prefix",
+    "match",
+    "access",
+    "groups",
+    "history",
+    "history_age",
+    "last_values",
+}
 FRAMINGS = {"multipart", "prefix", "raw", "jupyter"}
 PAYLOADS = {"text", "json", "binary", "hex", "msgpack"}
 SEQ_FRAMES = {"seq_le32": 32, "seq_be32": 32, "seq_le64": 64, "seq_be64": 64}
@@ -75,6 +85,7 @@ MATCHES = {"prefix", "exact"}
 ACCESS = {"public", "authenticated", "staff", "group"}
 SLUG = re.compile(r"[a-z0-9_-]{1,40}")
 NAME_MAX = 200
+HISTORY_MAX, HISTORY_AGE_MAX, LAST_VALUES_MAX = 1_000_000, 31_536_000, 1000
 
 # The envelope a browser receives.
 ENVELOPE_REQUIRED = {"type", "feed", "topic", "seq", "zmq_topic", "ts", "data"}
@@ -98,6 +109,11 @@ def only_feed(path: Path) -> dict[str, Any]:
 
 
 FEEDS = {only_feed(path)["slug"]: only_feed(path) for path in EXAMPLES}
+
+
+def whole(value: object, most: int) -> bool:
+    """A JSON count from 0 to most (not a boolean, not a float)."""
+    return type(value) is int and 0 <= value <= most
 
 
 def fenced_blocks(path: Path) -> list[tuple[str, str, int]]:
@@ -199,6 +215,12 @@ def test_each_file_is_one_feed_written_to_the_contract(path: Path) -> None:
             assert groups, f"{topic['slug']}: group access without a group"
         if framing == "raw":
             assert topic.get("prefix", "") == "", "raw framing has no topic to match"
+        history = topic.get("history")  # null: the server's HISTORY_SIZE
+        assert history is None or whole(history, HISTORY_MAX), history
+        assert whole(topic.get("history_age", 0), HISTORY_AGE_MAX)
+        last_values = topic.get("last_values", 0)
+        assert whole(last_values, LAST_VALUES_MAX)
+        assert history is None or last_values <= history, "more last values than history"
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

@@ -207,6 +207,9 @@ TOPIC = {
     "match": "prefix",
     "access": "public",
     "groups": [],
+    "history": 10,  # not the defaults, so that a changed history can refuse last_values
+    "history_age": 60,
+    "last_values": 1,
 }
 FEED = {
     "slug": "prices",

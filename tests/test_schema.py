@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from zmqfeed import schema
 from zmqfeed.core import framing
 from zmqfeed.core.catalog import Catalog, FeedConfig, TopicConfig
-from zmqfeed.core.vocabulary import SLUG_MAX
+from zmqfeed.core.vocabulary import HISTORY_AGE_MAX, HISTORY_MAX, LAST_VALUES_MAX, SLUG_MAX
 from zmqfeed.schema import SchemaError, export, validate
 
 BASE: dict[str, Any] = {
@@ -43,6 +43,9 @@ BASE: dict[str, Any] = {
                     "match": "prefix",
                     "access": "public",
                     "groups": [],
+                    "history": 100,
+                    "history_age": 3600,
+                    "last_values": 1,
                 }
             ],
         },
@@ -68,6 +71,9 @@ BASE: dict[str, Any] = {
                     "match": "prefix",
                     "access": "staff",
                     "groups": [],
+                    "history": 0,
+                    "history_age": 0,
+                    "last_values": 0,
                 },
                 {
                     "slug": "ops",
@@ -76,6 +82,9 @@ BASE: dict[str, Any] = {
                     "match": "prefix",
                     "access": "group",
                     "groups": ["ops", "sre"],
+                    "history": None,
+                    "history_age": 0,
+                    "last_values": 5,
                 },
             ],
         },
@@ -122,6 +131,9 @@ def test_optional_keys_get_the_model_defaults() -> None:
                         "match": "prefix",
                         "access": "public",
                         "groups": ["a", "b"],
+                        "history": None,
+                        "history_age": 0,
+                        "last_values": 0,
                     }
                 ],
             }
@@ -165,7 +177,7 @@ BAD = [
      "endpoints, bind, framing, payload, frames, separator, compression, "
      "jupyter_connection_file, curve_publishers, enabled, max_message_size, topics"),
     (_set("feeds.1.topics.1.feed", "logs"), "feeds[1].topics[1].feed: unknown key; the keys "
-     "are slug, name, prefix, match, access, groups"),
+     "are slug, name, prefix, match, access, groups, history, history_age, last_values"),
     (_set("version", 2), "document.version: unknown key; the keys are feeds"),
     (_set("feeds.0.frames", ["seq_le32"]),
      "feeds[0].frames: frame 1 is the message's data: a sequence number can only follow it"),
@@ -218,6 +230,38 @@ BAD = [
      "feeds[0].max_message_size: must be a whole number of bytes from 1 to 2147483647"),
     (_set("feeds.0.max_message_size", True),
      "feeds[0].max_message_size: must be a whole number of bytes from 1 to 2147483647"),
+    (_set("feeds.0.topics.0.history", -1), "feeds[0].topics[0].history: must be null (the "
+     "server's HISTORY_SIZE) or a whole number of messages from 0 to 1000000"),
+    (_set("feeds.0.topics.0.history", 1_000_001), "feeds[0].topics[0].history: must be null "
+     "(the server's HISTORY_SIZE) or a whole number of messages from 0 to 1000000"),
+    (_set("feeds.0.topics.0.history", "100"), "feeds[0].topics[0].history: must be null (the "
+     "server's HISTORY_SIZE) or a whole number of messages from 0 to 1000000"),
+    (_set("feeds.0.topics.0.history", True), "feeds[0].topics[0].history: must be null (the "
+     "server's HISTORY_SIZE) or a whole number of messages from 0 to 1000000"),
+    (_set("feeds.0.topics.0.history", 10.0), "feeds[0].topics[0].history: must be null (the "
+     "server's HISTORY_SIZE) or a whole number of messages from 0 to 1000000"),
+    (_set("feeds.0.topics.0.history_age", -1),
+     "feeds[0].topics[0].history_age: must be a whole number of seconds from 0 to 31536000"),
+    (_set("feeds.0.topics.0.history_age", 31_536_001),
+     "feeds[0].topics[0].history_age: must be a whole number of seconds from 0 to 31536000"),
+    (_set("feeds.0.topics.0.history_age", None),
+     "feeds[0].topics[0].history_age: must be a whole number of seconds from 0 to 31536000"),
+    (_set("feeds.0.topics.0.history_age", False),
+     "feeds[0].topics[0].history_age: must be a whole number of seconds from 0 to 31536000"),
+    (_set("feeds.0.topics.0.last_values", -1),
+     "feeds[0].topics[0].last_values: must be a whole number of messages from 0 to 1000"),
+    (_set("feeds.1.topics.1.last_values", 1001),
+     "feeds[1].topics[1].last_values: must be a whole number of messages from 0 to 1000"),
+    (_set("feeds.0.topics.0.last_values", None),
+     "feeds[0].topics[0].last_values: must be a whole number of messages from 0 to 1000"),
+    (_set("feeds.0.topics.0.last_values", True),
+     "feeds[0].topics[0].last_values: must be a whole number of messages from 0 to 1000"),
+    (_set("feeds.0.topics.0.last_values", 101),
+     "feeds[0].topics[0].last_values: last_values 101 is more than the history of 100 "
+     "messages kept"),
+    (_set("feeds.1.topics.0.last_values", 1),
+     "feeds[1].topics[0].last_values: last_values 1 is more than the history of 0 messages "
+     "kept"),
     (_set("feeds.0.topics", None), "feeds[0].topics: must be a list, not null"),
     (_set("feeds.1.topics.1.groups", []),
      'feeds[1].topics[1].groups: access "group" needs at least one group'),
@@ -277,6 +321,47 @@ def test_a_slug_of_exactly_the_limit_is_fine() -> None:
     assert validate(doc)["feeds"][0]["slug"] == "a" * SLUG_MAX
 
 
+@pytest.mark.parametrize(
+    ("history", "history_age", "last_values"),
+    [
+        (None, 0, 0),
+        (0, 0, 0),
+        (1, 1, 1),  # last_values may be the whole history
+        (HISTORY_MAX, HISTORY_AGE_MAX, LAST_VALUES_MAX),
+        (None, 0, LAST_VALUES_MAX),  # null: the server's HISTORY_SIZE, applied at runtime
+        (5000, 60, 1),  # over the default HISTORY_SIZE: allowed here, capped at runtime
+    ],
+)
+def test_history_fields_at_their_limits_are_fine(
+    history: int | None, history_age: int, last_values: int
+) -> None:
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["topics"][0].update(
+        history=history, history_age=history_age, last_values=last_values
+    )
+    topic = validate(doc)["feeds"][0]["topics"][0]
+    assert (topic["history"], topic["history_age"], topic["last_values"]) == (
+        history,
+        history_age,
+        last_values,
+    )
+
+
+@pytest.mark.parametrize(
+    ("history", "last_values", "problem"),
+    [
+        (None, 1000, None),
+        (10, 10, None),
+        (0, 0, None),
+        (0, 1, "last_values 1 is more than the history of 0 messages kept"),
+        (1, 2, "last_values 2 is more than the history of 1 message kept"),
+        (10, 11, "last_values 11 is more than the history of 10 messages kept"),
+    ],
+)
+def test_last_values_problem(history: int | None, last_values: int, problem: str | None) -> None:
+    assert schema.last_values_problem(history, last_values) == problem
+
+
 def test_a_transport_this_libzmq_lacks_names_the_remedy() -> None:
     """Whichever libzmq runs the tests: norm:// is refused with the remedy, or accepted."""
     doc = copy.deepcopy(BASE)
@@ -300,7 +385,16 @@ def test_export_sorts_and_writes_every_key() -> None:
                 ("tcp://127.0.0.1:2", "tcp://127.0.0.1:1"),
                 topics=(
                     TopicConfig("b", "B"),
-                    TopicConfig("a", "A", "x", "group", frozenset("qp")),
+                    TopicConfig(
+                        "a",
+                        "A",
+                        "x",
+                        "group",
+                        frozenset("qp"),
+                        history=50,
+                        history_age=600,
+                        last_values=1,
+                    ),
                 ),
             ),
             FeedConfig("alpha", "A", ("ipc:///tmp/a",), True, "raw", "binary", False, 10),
@@ -346,6 +440,9 @@ def test_export_sorts_and_writes_every_key() -> None:
                         "match": "prefix",
                         "access": "group",
                         "groups": ["p", "q"],
+                        "history": 50,
+                        "history_age": 600,
+                        "last_values": 1,
                     },
                     {
                         "slug": "b",
@@ -354,6 +451,9 @@ def test_export_sorts_and_writes_every_key() -> None:
                         "match": "prefix",
                         "access": "public",
                         "groups": [],
+                        "history": None,
+                        "history_age": 0,
+                        "last_values": 0,
                     },
                 ],
             },
@@ -374,6 +474,8 @@ def topics(draw: st.DrawFn) -> dict[str, Any]:
     groups = draw(group_names)
     if access == "group" and not groups:
         groups = ["readers"]
+    history = draw(st.none() | st.integers(0, schema.HISTORY_MAX))
+    most = schema.LAST_VALUES_MAX if history is None else min(history, schema.LAST_VALUES_MAX)
     return {
         "slug": draw(slugs),
         "name": draw(names),
@@ -381,6 +483,9 @@ def topics(draw: st.DrawFn) -> dict[str, Any]:
         "match": draw(st.sampled_from(schema.MATCHES)),
         "access": access,
         "groups": sorted(set(groups)),
+        "history": history,
+        "history_age": draw(st.integers(0, schema.HISTORY_AGE_MAX)),
+        "last_values": draw(st.integers(0, most)),
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from zmqfeed import admin, models, schema
 from zmqfeed.core import framing
@@ -95,6 +95,15 @@ def test_model_limits_are_the_vocabulary() -> None:
     size = field(models.Feed, "max_message_size")
     minimum = [v.limit_value for v in size.validators if isinstance(v, MinValueValidator)]
     assert minimum == [vocab.MAX_MESSAGE_SIZE_MIN]
+    for name, limit in (
+        ("history", vocab.HISTORY_MAX),
+        ("history_age", vocab.HISTORY_AGE_MAX),
+        ("last_values", vocab.LAST_VALUES_MAX),
+    ):
+        column = field(models.Topic, name)
+        maximum = [v.limit_value for v in column.validators if isinstance(v, MaxValueValidator)]
+        assert maximum == [limit], name
+    assert field(models.Topic, "history").null  # None: the server's HISTORY_SIZE
 
 
 def test_model_choices_and_labels_are_the_vocabulary() -> None:

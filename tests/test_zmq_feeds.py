@@ -195,6 +195,47 @@ def test_export_to_a_file_then_import_then_export_is_identical(tmp_path: Path) -
     assert exported() == json.loads(first)
 
 
+def test_history_fields_round_trip_and_count_as_changes() -> None:
+    load(BASE)
+    eur = Topic.objects.get(slug="eur")
+    assert (eur.history, eur.history_age, eur.last_values) == (100, 3600, 1)
+    ops = Topic.objects.get(slug="ops")
+    assert (ops.history, ops.history_age, ops.last_values) == (None, 0, 5)
+    topics = {t["slug"]: t for f in exported()["feeds"] for t in f["topics"]}
+    assert {
+        slug: (t["history"], t["history_age"], t["last_values"]) for slug, t in topics.items()
+    } == {
+        "eur": (100, 3600, 1),
+        "all": (0, 0, 0),
+        "ops": (None, 0, 5),
+    }
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["topics"][0].update(history=None, history_age=0)  # back to the defaults
+    del doc["feeds"][1]["topics"][1]["last_values"]  # left out: the default, 0
+    assert load(doc).strip() == (
+        "Imported 2 feeds, 3 topics: 0 created, 2 updated, 3 unchanged, 0 pruned"
+    )
+    eur.refresh_from_db()
+    ops.refresh_from_db()
+    assert (eur.history, eur.history_age, eur.last_values) == (None, 0, 1)
+    assert ops.last_values == 0
+    assert '"history": null' in run("export")
+
+
+def test_a_history_rule_broken_in_a_file_changes_nothing() -> None:
+    load(BASE)
+    before = exported()
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["topics"][0]["last_values"] = 101
+    with pytest.raises(CommandError) as caught:
+        load(doc)
+    assert str(caught.value) == (
+        "stdin: feeds[0].topics[0].last_values: last_values 101 is more than the history of "
+        "100 messages kept (nothing was changed)"
+    )
+    assert exported() == before
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

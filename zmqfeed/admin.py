@@ -31,6 +31,7 @@ from .schema import (
     curve_publishers_problems,
     endpoint_list_problems,
     frames_problem,
+    last_values_problem,
     raw_prefix_problem,
     separator_problem,
 )
@@ -151,6 +152,10 @@ class TopicForm(forms.ModelForm):
             problem = raw_prefix_problem(feed.framing, data["prefix"])
             if problem:
                 self.add_error("prefix", problem[0].upper() + problem[1:] + ".")
+        if "history" in data and "last_values" in data:  # each a valid number (or empty)
+            problem = last_values_problem(data["history"], data["last_values"])
+            if problem:
+                self.add_error("last_values", problem[0].upper() + problem[1:] + ".")
         return data
 
 

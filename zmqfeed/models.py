@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .core import vocabulary as vocab
@@ -125,6 +125,24 @@ class Topic(models.Model):
     groups = models.ManyToManyField(
         Group, blank=True, related_name="zmqfeed_topics", help_text="For access “group”."
     )
+    history = models.PositiveIntegerField(
+        null=True,
+        blank=True,  # no default: a nullable field's is None, which is TOPIC_DEFAULTS["history"]
+        validators=[MaxValueValidator(vocab.HISTORY_MAX)],
+        help_text="Messages kept for replay; empty: the server's HISTORY_SIZE, which also "
+        "caps it; 0: none.",
+    )
+    history_age = models.PositiveIntegerField(
+        default=_TOPIC["history_age"],
+        validators=[MaxValueValidator(vocab.HISTORY_AGE_MAX)],
+        help_text="Seconds a kept message stays replayable; 0: no age limit.",
+    )
+    last_values = models.PositiveIntegerField(
+        default=_TOPIC["last_values"],
+        validators=[MaxValueValidator(vocab.LAST_VALUES_MAX)],
+        help_text="Latest messages a new subscriber gets on subscribe without since "
+        "(1 for a state: a price, a reading); 0: none.",
+    )
 
     class Meta:
         ordering = ["feed__slug", "slug"]
@@ -148,6 +166,9 @@ def load_catalog() -> Catalog:
                 match=t.match,
                 access=t.access,
                 groups=frozenset(g.name for g in t.groups.all()),
+                history=t.history,
+                history_age=t.history_age,
+                last_values=t.last_values,
             )
             for t in sorted(feed.topics.all(), key=lambda t: t.slug)
         )

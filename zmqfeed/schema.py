@@ -29,6 +29,9 @@ from .core.vocabulary import (
     FRAMING_RAW,
     FRAMINGS,
     GROUP_NAME_MAX,
+    HISTORY_AGE_MAX,
+    HISTORY_MAX,
+    LAST_VALUES_MAX,
     MATCHES,
     MAX_MESSAGE_SIZE_MAX,
     MAX_MESSAGE_SIZE_MIN,
@@ -163,14 +166,26 @@ def _endpoints(value: object, path: str, *, bind: bool) -> list[str]:
     return [endpoint.strip() for endpoint in endpoints]
 
 
+def _whole(value: object, path: str, low: int, high: int, unit: str) -> int:
+    """An int from low to high (True is an int to isinstance, not a count)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise SchemaError(path, f"must be a whole number of {unit} from {low} to {high}")
+    return value
+
+
 def _max_message_size(value: object, path: str) -> int:
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or not MAX_MESSAGE_SIZE_MIN <= value <= MAX_MESSAGE_SIZE_MAX
-    ):
-        low, high = MAX_MESSAGE_SIZE_MIN, MAX_MESSAGE_SIZE_MAX
-        raise SchemaError(path, f"must be a whole number of bytes from {low} to {high}")
+    return _whole(value, path, MAX_MESSAGE_SIZE_MIN, MAX_MESSAGE_SIZE_MAX, "bytes")
+
+
+def _history(value: object, path: str) -> int | None:
+    if value is None:  # the server's HISTORY_SIZE
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= HISTORY_MAX:
+        raise SchemaError(
+            path,
+            f"must be null (the server's HISTORY_SIZE) or a whole number of messages "
+            f"from 0 to {HISTORY_MAX}",
+        )
     return value
 
 
@@ -207,6 +222,17 @@ def raw_prefix_problem(framing: str, prefix: str) -> str | None:
             "a raw feed's messages have no topic, so this prefix would match nothing: "
             "leave it empty (or use multipart or prefix framing)"
         )
+    return None
+
+
+def last_values_problem(history: int | None, last_values: int) -> str | None:
+    """A new subscriber's last values come from the topic's history: no more than it keeps.
+
+    A null history is the server's HISTORY_SIZE, unknown here (and applied at runtime).
+    """
+    if history is not None and last_values > history:
+        kept = f"{history} message{'s' * (history != 1)}"
+        return f"last_values {last_values} is more than the history of {kept} kept"
     return None
 
 
@@ -284,16 +310,26 @@ def _separator(value: object, path: str) -> str:
 
 def _topic(obj: object, path: str) -> dict[str, Any]:
     raw = {**TOPIC_DEFAULTS, **_keys(obj, path, TOPIC_REQUIRED, TOPIC_KEYS)}
-    topic = {
+    topic: dict[str, Any] = {
         "slug": _slug(raw["slug"], f"{path}.slug"),
         "name": _string(raw["name"], f"{path}.name", max_length=NAME_MAX),
         "prefix": _string(raw["prefix"], f"{path}.prefix", max_length=PREFIX_MAX, empty=True),
         "match": _choice(raw["match"], f"{path}.match", MATCHES),
         "access": _choice(raw["access"], f"{path}.access", ACCESS),
         "groups": _groups(raw["groups"], f"{path}.groups"),
+        "history": _history(raw["history"], f"{path}.history"),
+        "history_age": _whole(
+            raw["history_age"], f"{path}.history_age", 0, HISTORY_AGE_MAX, "seconds"
+        ),
+        "last_values": _whole(
+            raw["last_values"], f"{path}.last_values", 0, LAST_VALUES_MAX, "messages"
+        ),
     }
     if topic["access"] == ACCESS_GROUP and not topic["groups"]:
         raise SchemaError(f"{path}.groups", f'access "{ACCESS_GROUP}" needs at least one group')
+    problem = last_values_problem(topic["history"], topic["last_values"])
+    if problem:
+        raise SchemaError(f"{path}.last_values", problem)
     return topic
 
 

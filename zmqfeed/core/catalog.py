@@ -24,6 +24,10 @@ class TopicConfig:
     match: str = field(default=TOPIC_DEFAULTS["match"], kw_only=True)
     access: str = TOPIC_DEFAULTS["access"]
     groups: frozenset[str] = frozenset()  # TOPIC_DEFAULTS["groups"], as a set
+    # Replay and last values: None is the server's HISTORY_SIZE (which also caps it).
+    history: int | None = field(default=TOPIC_DEFAULTS["history"], kw_only=True)
+    history_age: int = field(default=TOPIC_DEFAULTS["history_age"], kw_only=True)  # s; 0: none
+    last_values: int = field(default=TOPIC_DEFAULTS["last_values"], kw_only=True)
 
     @property
     def prefix_bytes(self) -> bytes:

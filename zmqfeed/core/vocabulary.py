@@ -28,6 +28,10 @@ PATH_MAX: Final = 500  # a Jupyter connection file's path
 CURVE_KEYS_MAX: Final = 256  # entries of a feed's `curve_publishers` list
 CURVE_KEY_LENGTH: Final = 40  # characters of a CURVE public key in Z85 (32 bytes)
 CURVE_ANY: Final = "*"  # `curve_publishers: ["*"]`: any CURVE key (encryption only)
+# A topic's own history; null `history` is the server's HISTORY_SIZE, which also caps it.
+HISTORY_MAX: Final = 1_000_000  # messages a topic's `history` may ask for
+HISTORY_AGE_MAX: Final = 31_536_000  # seconds (a year) of `history_age`; 0: no age limit
+LAST_VALUES_MAX: Final = 1000  # messages a new subscriber gets without `since`
 
 # How a feed's ZeroMQ frames carry topic and payload.
 FRAMING_MULTIPART: Final = "multipart"
@@ -121,7 +125,17 @@ FEED_KEYS: Final = (
     "max_message_size",
     "topics",
 )
-TOPIC_KEYS: Final = ("slug", "name", "prefix", "match", "access", "groups")
+TOPIC_KEYS: Final = (
+    "slug",
+    "name",
+    "prefix",
+    "match",
+    "access",
+    "groups",
+    "history",
+    "history_age",
+    "last_values",
+)
 FEED_REQUIRED: Final = ("slug", "name", "endpoints")
 TOPIC_REQUIRED: Final = ("slug", "name")
 
@@ -143,5 +157,13 @@ FEED_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
     }
 )
 TOPIC_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
-    {"prefix": "", "match": MATCH_PREFIX, "access": ACCESS_PUBLIC, "groups": []}
+    {
+        "prefix": "",
+        "match": MATCH_PREFIX,
+        "access": ACCESS_PUBLIC,
+        "groups": [],
+        "history": None,  # the server's HISTORY_SIZE
+        "history_age": 0,  # no age limit
+        "last_values": 0,  # none on subscribe without `since`
+    }
 )
