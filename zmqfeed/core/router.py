@@ -37,7 +37,7 @@ class Route:
         self.group = group_name(feed, topic.slug)
         self.head = message_head(feed, topic.slug)
         self.epoch, self.seq = numbering
-        self.history: int | None = getattr(topic, "history", None)
+        self.history = topic.history
 
     @property
     def numbering(self) -> Numbering:

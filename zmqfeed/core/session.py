@@ -372,6 +372,7 @@ class ClientSession:
             sub.held = []
         sub.request = request
         config = catalog.topic(feed, topic)
+        assert config is not None  # check() found it
         self.outbox.append(
             Join(
                 feed,
@@ -379,8 +380,8 @@ class ClientSession:
                 sub.group,
                 request.since,
                 request.epoch,
-                getattr(config, "last_values", 0),
-                getattr(config, "history_age", 0),
+                config.last_values,
+                config.history_age,
             )
         )
 
