@@ -33,6 +33,8 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("zmqfeed.E003", {"ZMQFEED": {"RELOAD_INTERVAL": 0}}, "RELOAD_INTERVAL", "default, 2.0"),
     ("zmqfeed.E003", {"ZMQFEED": {"CLIENT_RATE": -1.0}}, "CLIENT_RATE", "above 0"),
     ("zmqfeed.E003", {"ZMQFEED": {"LOG_INTERVAL": "1"}}, "LOG_INTERVAL", "default, 1.0"),
+    ("zmqfeed.E003", {"ZMQFEED": {"LEASE_TTL": -1}}, "LEASE_TTL", "default, 3.0"),
+    ("zmqfeed.E003", {"ZMQFEED": {"IDLE_TIMEOUT": "60"}}, "IDLE_TIMEOUT", "at least 0"),
     ("zmqfeed.E003", {"ZMQFEED": {"MAX_BATCH": 0}}, "MAX_BATCH", "at least 1"),
     ("zmqfeed.E003", {"ZMQFEED": {"MAX_FRAME_SIZE": 1.5}}, "MAX_FRAME_SIZE", "at least 1"),
     ("zmqfeed.E003", {"ZMQFEED": {"HISTORY_SIZE": -1}}, "HISTORY_SIZE", "at least 0"),

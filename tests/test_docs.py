@@ -39,7 +39,7 @@ REPLY_FIELDS = {  # the consumer's replies, beside "type" and an optional "id"
     "authenticated": {"expires"},
 }
 SERVER_TYPES = {*REPLY_FIELDS, "message", "batch", "gap", "error"}
-GAP_REASONS = {"history", "slow_consumer"}
+GAP_REASONS = {"history", "slow_consumer", "lost"}
 
 
 def fenced_blocks(path: Path) -> list[tuple[str, str, int]]:

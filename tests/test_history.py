@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from zmqfeed.core import continuity
 from zmqfeed.core.continuity import Kept, Numbering, Replay
-from zmqfeed.history import MemoryHistory, RedisHistory, get_history
+from zmqfeed.history import Fenced, MemoryHistory, RedisHistory, get_history
 
 Body = Callable[[Any], Awaitable[Any]]
 _prefixes = itertools.count()
@@ -208,6 +208,42 @@ def test_redis_history_is_shared_between_clients(redis_url: str) -> None:
             await reader.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.redis
+def test_a_writer_whose_lease_was_taken_writes_nothing(redis_url: str) -> None:
+    """The fence: a subscriber paused past its lease, whose successor took over, is
+    refused in the same script that would write, so no number of its reaches a client."""
+
+    async def main() -> None:
+        history = RedisHistory(redis_url, 10)
+        client = history._redis
+        try:
+            await client.set("zmqfeed:lease:f", "2")  # the successor's token
+            await history.append({"f/t": kept(1, envs(1, 3))}, ("zmqfeed:lease:f", 2))
+            with pytest.raises(Fenced):
+                await history.append({"f/t": kept(4, envs(4, 9))}, ("zmqfeed:lease:f", 1))
+            assert await history.latest("f/t") == ("e", 3)
+            assert await history.replay("f/t", 0) == Replay(3, envs(1, 3), 1, "e")
+            await client.delete("zmqfeed:lease:f")  # ran out: nobody holds it
+            with pytest.raises(Fenced):
+                await history.append({"f/t": kept(4, envs(4, 4))}, ("zmqfeed:lease:f", 2))
+        finally:
+            await history.close()
+
+    asyncio.run(main())
+
+
+def test_a_fresh_batch_drops_what_was_kept_before_a_hole(run) -> None:
+    """A switch-over skips seqs: what was kept before them no longer follows on."""
+
+    async def body(h) -> None:
+        await h.append({"k": kept(1, envs(1, 3))})
+        await h.append({"k": kept(8, [], fresh=True)})
+        await h.append({"k": kept(8, envs(8, 9))})
+        assert await h.replay("k", 0) == Replay(9, envs(8, 9), 8, "e")
+
+    run(10, body)
 
 
 # Both against one model, over random runs of appends, renumberings and replays.

@@ -293,7 +293,7 @@ def test_a_protocol_error_becomes_an_error_frame_with_its_id() -> None:
     }
 
 
-@pytest.mark.parametrize("reason", ["history", "slow_consumer"])
+@pytest.mark.parametrize("reason", ["history", "slow_consumer", "lost"])
 def test_gap_frame(reason: str) -> None:
     assert json.loads(gap("prices", "eur", 43, 97, reason)) == {
         "type": "gap",

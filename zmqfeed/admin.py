@@ -6,6 +6,7 @@ they reload the catalog, so nothing here needs to signal them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from . import curve
+from . import curve, lease
 from .core.vocabulary import (
     ACCESS_GROUP,
     FEED_DEFAULTS,
@@ -189,15 +190,16 @@ class FeedAdmin(admin.ModelAdmin):
         "payload",
         "enabled",
         "topic_count",
+        "subscriber",
     )
     list_display_links = ("slug", "name")
     list_filter = ("enabled", "bind", "framing", "payload")
     search_fields = ("slug", "name", "endpoints", "topics__slug", "topics__prefix")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("created", "updated", "gateway_public_key")
+    readonly_fields = ("created", "updated", "gateway_public_key", "subscriber")
     actions = ("enable_feeds", "disable_feeds")
     fieldsets = (
-        (None, {"fields": ("name", "slug", "enabled")}),
+        (None, {"fields": ("name", "slug", "enabled", "subscriber")}),
         (
             "ZeroMQ source",
             {"fields": ("endpoints", "bind", "framing", "payload", "max_message_size")},
@@ -226,6 +228,23 @@ class FeedAdmin(admin.ModelAdmin):
     def gateway_public_key(self, feed: Feed) -> str:
         key = curve.public_key()  # the public half only: the secret never leaves the file
         return key or "(no readable ZMQFEED['CURVE_SECRET_FILE']: CURVE feeds cannot open)"
+
+    @admin.display(description="subscriber")
+    def subscriber(self, feed: Feed) -> str:
+        """Which zmq_subscribe process numbers the feed (its lease holder), and since when."""
+        if not feed.slug:
+            return "-"
+        try:
+            held = lease.holders([feed.slug])
+        except Exception as exc:  # Redis away: the page still works
+            return f"unknown (Redis: {type(exc).__name__})"
+        if held is None:
+            return "each server process (embedded mode)"
+        holder = held[feed.slug]
+        if holder is None:
+            return "none: no zmq_subscribe holds it"
+        since = timezone.localtime(dt.datetime.fromtimestamp(holder.since, dt.timezone.utc))
+        return f"{holder.host} pid {holder.pid}, since {since:%Y-%m-%d %H:%M:%S}"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Feed]:
         return super().get_queryset(request).annotate(topic_total=Count("topics"))

@@ -12,6 +12,11 @@ from . import conf, history
 from .daphne import guard, send_limit
 
 POSITIVE_NUMBERS = ("RELOAD_INTERVAL", "CLIENT_RATE", "LOG_INTERVAL", "SLOW_CLIENT_GRACE")
+NON_NEGATIVE_NUMBERS = {  # and what 0 means
+    "CONNECT_RATE": "0: no cap",
+    "IDLE_TIMEOUT": "0: idle connections are never closed",
+    "LEASE_TTL": "0: no leases, one subscriber per feed",
+}
 COUNTS = (  # whole numbers of at least 1
     "MAX_BATCH",
     "MAX_FRAME_SIZE",
@@ -82,15 +87,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                     id="zmqfeed.E003",
                 )
             )
-    if not _number(values["CONNECT_RATE"], (int, float)) or values["CONNECT_RATE"] < 0:
-        errors.append(
-            Error(
-                f"ZMQFEED['CONNECT_RATE'] must be a number of at least 0 (0: no cap), "
-                f"not {values['CONNECT_RATE']!r}.",
-                hint=f"Set connection attempts per second, 0, or {_default('CONNECT_RATE')}.",
-                id="zmqfeed.E003",
+    for key, what in NON_NEGATIVE_NUMBERS.items():
+        if not _number(values[key], (int, float)) or values[key] < 0:
+            errors.append(
+                Error(
+                    f"ZMQFEED[{key!r}] must be a number of at least 0 ({what}), "
+                    f"not {values[key]!r}.",
+                    hint=f"Set a number of at least 0, or {_default(key)}.",
+                    id="zmqfeed.E003",
+                )
             )
-        )
     for key in COUNTS:
         least = 0 if key in ZERO_ALLOWED else 1
         if not _number(values[key], int) or values[key] < least:

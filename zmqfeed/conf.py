@@ -42,6 +42,10 @@ DEFAULTS: dict[str, Any] = {
     "HISTORY_BACKEND": None,
     # Redis URL of a history that takes one; None: the default channel layer's first host.
     "REDIS_URL": None,
+    # Scaled mode: seconds a zmq_subscribe process holds a feed's lease without renewing it
+    # (renewed every third of it); a standby takes over within about 4/3 of it. 0: no leases,
+    # so never run two subscribers for one feed.
+    "LEASE_TTL": 3.0,
     # Per WebSocket connection limits.
     "MAX_SUBSCRIPTIONS": _LIMITS.max_subscriptions,
     "MAX_CLIENT_FRAME": _LIMITS.max_client_frame,

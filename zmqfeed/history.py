@@ -24,14 +24,24 @@ from .core.continuity import Kept, Numbering, Replay, capped, start
 from .layers import layer_is_in_memory
 
 
+class Fenced(Exception):
+    """An append refused because the writer no longer holds its feed's lease."""
+
+
+# (lease key, fencing token): an append is made only while the key still holds the token.
+Fence = tuple[str, int]
+
+
 class History(Protocol):
     async def latest(self, key: str) -> Numbering | None:
         """The topic's numbering, or None if this history has never heard of it."""
 
-    async def append(self, batches: dict[str, Kept]) -> None:
+    async def append(self, batches: dict[str, Kept], fence: Fence | None = None) -> None:
         """Keep each topic's envelopes (none: only record where its numbering stands).
 
-        A batch of another epoch than the one kept starts the topic's history again.
+        A batch of another epoch than the one kept, or marked ``fresh``, starts the topic's
+        kept messages again. With a ``fence``, nothing is written (and :class:`Fenced` is
+        raised) unless the lease still holds its token.
         """
 
     async def replay(
@@ -65,14 +75,15 @@ class MemoryHistory:
     async def latest(self, key: str) -> Numbering | None:
         return self._heads.get(key)
 
-    async def append(self, batches: dict[str, Kept]) -> None:
+    async def append(self, batches: dict[str, Kept], fence: Fence | None = None) -> None:
+        # One process: no lease, nothing to fence.
         for key, kept in batches.items():
             head = self._heads.get(key)
             self._heads[key] = Numbering(kept.epoch, kept.last)
             keep = capped(kept.history, self.size)
             recent = self._recent.get(key)
-            if recent is None or recent.maxlen != keep or head is None or head.epoch != kept.epoch:
-                same = head is not None and head.epoch == kept.epoch
+            same = head is not None and head.epoch == kept.epoch and not kept.fresh
+            if recent is None or recent.maxlen != keep or not same:
                 recent = self._recent[key] = deque(recent if same and recent else (), keep)
             if keep and kept.envelopes:
                 ts = kept.ts
@@ -95,16 +106,19 @@ class MemoryHistory:
         return Replay(head.seq, envelopes, head.seq - len(envelopes) + 1, head.epoch)
 
 
-# Each kept entry is "<ts> <envelope>": the receive time, for the topic's age limit.
+# KEYS[1]: the writer's lease (ARGV[1] its token, "" for none); then head and list per topic.
+# Each kept entry is "<ts> <envelope>": the receive time, for the topic's age limit; the
+# head keeps the last batch's receive time too, which a standby that takes over counts from.
 _APPEND = """
-local a = 1
-for i = 1, #KEYS, 2 do
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local a = 3
+for i = 2, #KEYS, 2 do
   local epoch, keep, count = ARGV[a], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  if redis.call('HGET', KEYS[i], 'epoch') ~= epoch or keep == 0 then
+  if redis.call('HGET', KEYS[i], 'epoch') ~= epoch or keep == 0 or ARGV[a + 4] == '1' then
     redis.call('DEL', KEYS[i + 1])
   end
-  redis.call('HSET', KEYS[i], 'epoch', epoch, 'seq', ARGV[a + 1])
-  a = a + 4
+  redis.call('HSET', KEYS[i], 'epoch', epoch, 'seq', ARGV[a + 1], 'ts', ARGV[2])
+  a = a + 5
   if keep > 0 and count > 0 then
     for j = a, a + count - 1, 500 do
       redis.call('RPUSH', KEYS[i + 1], unpack(ARGV, j, math.min(j + 499, a + count - 1)))
@@ -156,19 +170,31 @@ class RedisHistory:
             return None
         return Numbering(epoch.decode(), int(seq))
 
-    async def append(self, batches: dict[str, Kept]) -> None:
-        keys: list[str] = []
-        args: list[bytes | str | int] = []
+    async def append(self, batches: dict[str, Kept], fence: Fence | None = None) -> None:
+        if not batches:
+            return
+        lease, token = fence or (f"{self.prefix}:no-lease", "")
+        ts = max(kept.ts for kept in batches.values())
+        keys: list[str] = [lease]
+        args: list[bytes | str | int] = [token, b"%.6f" % ts]
         for key, kept in batches.items():
             keep = capped(kept.history, self.size)
             envelopes = kept.envelopes[-keep:] if keep else []
             keys.extend(self._keys(key))
-            args += [kept.epoch, kept.last, keep, len(envelopes)]
+            args += [kept.epoch, kept.last, keep, len(envelopes), "1" if kept.fresh else "0"]
             if envelopes:
                 stamp = b"%.3f " % kept.ts
                 args += [stamp + envelope for envelope in envelopes]
-        if keys:
-            await self._append(keys=keys, args=args)
+        if not await self._append(keys=keys, args=args):
+            raise Fenced(f"{lease} no longer holds token {token}")
+
+    async def stamps(self, keys: list[str]) -> dict[str, float]:
+        """When each topic's last batch was received (topics never written: absent)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hget(self._keys(key)[0], "ts")
+            values = await pipe.execute()
+        return {key: float(v) for key, v in zip(keys, values, strict=True) if v is not None}
 
     async def replay(
         self,

@@ -40,3 +40,17 @@ IDLE_CLOSED = Counter(
     "zmqfeed_idle_clients_closed",
     "Clients closed (4408) for sending nothing and holding no subscription for IDLE_TIMEOUT",
 )
+LEASE_HELD = Gauge(
+    "zmqfeed_lease_held",
+    "1 while this subscriber process holds the feed's lease (numbers it), else 0",
+    ["feed"],
+)
+TAKEOVERS = Counter(
+    "zmqfeed_takeovers", "Times this subscriber process took a feed over from another", ["feed"]
+)
+SWITCHOVER_LOST = Counter(
+    "zmqfeed_switchover_lost_messages",
+    "Messages that arrived while a feed changed subscriber and were numbered by nobody "
+    "(clients get a gap)",
+    ["feed"],
+)

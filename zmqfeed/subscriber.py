@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,18 +23,20 @@ import zmq.asyncio
 
 from . import conf, curve, metrics
 from .core.catalog import Catalog, FeedConfig
-from .core.continuity import Kept, Numbering
+from .core.continuity import Kept, Numbering, new_epoch
 from .core.rates import LogThrottle
 from .core.router import Routed, Router
 from .core.vocabulary import FRAMING_JUPYTER
 from .endpoints import MULTICAST, MULTICAST_REMEDY, parse_endpoint, transport_available
-from .history import History
+from .history import Fence, Fenced, History
+from .lease import Leases
 from .preflight import start_problem
 from .watch import CatalogWatcher
 
 log = logging.getLogger("zmqfeed.subscriber")
 
 WAKE_INTERVAL_MS = 100
+WATCHED_BATCHES = 10_000  # what a standby remembers of the batches it saw, to count a switch
 
 
 def continued(kept: Numbering | None, known: Numbering | None) -> Numbering | None:
@@ -73,8 +76,19 @@ class FeedReader:
         ctx: zmq.asyncio.Context,
         throttle: LogThrottle,
         known_seqs: dict[str, Numbering] | None = None,
+        standby: bool = False,
     ) -> None:
         self.feed = feed
+        # A standby reads the socket (a connected feed) and routes, but writes and sends
+        # nothing, until it holds the feed's lease: :meth:`take_over`.
+        self.standby = standby
+        self.fence: Fence | None = None
+        self._promoted = asyncio.Event()
+        if not standby:
+            self._promoted.set()
+        self.renewed = 0.0  # loop time the lease was last renewed
+        # (receive time, messages per topic key) of each batch seen while standing by.
+        self._watched: deque[tuple[float, dict[str, int]]] = deque(maxlen=WATCHED_BATCHES)
         self.known_seqs = known_seqs if known_seqs is not None else {}
         self.layer = layer
         self.history = history
@@ -112,15 +126,17 @@ class FeedReader:
             signing_key, scheme = await asyncio.to_thread(read_connection_key, path)
         new = set(self.router.unnumbered(feed))
         self.router.configure(feed, seqs, signing_key, scheme)
-        # Where each new topic's numbering stands, before its first message: a client that
-        # subscribes now is given the epoch its `since` will belong to.
-        await self.history.append(
-            {
-                key: Kept(route.epoch, route.seq + 1, [], time.time(), route.history)
-                for key, route in self.router.routes.items()
-                if key in new
-            }
-        )
+        if not self.standby:
+            # Where each new topic's numbering stands, before its first message: a client
+            # that subscribes now is given the epoch its `since` will belong to.
+            await self.history.append(
+                {
+                    key: Kept(route.epoch, route.seq + 1, [], time.time(), route.history)
+                    for key, route in self.router.routes.items()
+                    if key in new
+                },
+                self.fence,
+            )
         self.key_stamp = stamp
         self.feed = feed
         self.routed = {
@@ -192,7 +208,52 @@ class FeedReader:
 
     # The hot path
 
+    async def take_over(self, token: int, lease: str) -> None:
+        """This process now holds the feed's lease: number on from the history, leaving out
+        (as a gap clients will see) the messages this standby saw arrive after the last
+        batch its predecessor wrote, which nobody numbered."""
+        keys = list(self.router.routes)
+        stamps = await self.history.stamps(keys) if hasattr(self.history, "stamps") else {}
+        now = time.time()
+        kept: dict[str, Kept] = {}
+        skipped = 0
+        for key, route in self.router.routes.items():
+            numbering = continued(await self.history.latest(key), self.known_seqs.get(key))
+            epoch, seq = numbering or Numbering(new_epoch(), 0)
+            since = stamps.get(key)
+            missed = 0
+            if since is not None:
+                missed = sum(counts.get(key, 0) for ts, counts in self._watched if ts > since)
+            route.epoch, route.seq = epoch, seq + missed
+            skipped += missed
+            kept[key] = Kept(epoch, route.seq + 1, [], now, route.history, fresh=missed > 0)
+        fence = (lease, token)
+        await self.history.append(kept, fence)
+        self.fence = fence
+        self._watched.clear()
+        self.standby = False
+        self._promoted.set()
+        metrics.TAKEOVERS.labels(self.feed.slug).inc()
+        if skipped:
+            metrics.SWITCHOVER_LOST.labels(self.feed.slug).inc(skipped)
+        log.warning(
+            "feed %s: took over as its subscriber (lease token %d); %d message(s) that arrived "
+            "during the switch-over were numbered by nobody and are reported as a gap",
+            self.feed.slug,
+            token,
+            skipped,
+        )
+
+    def _watch(self, batch: list[list[bytes]]) -> None:
+        """Standing by: route to know which topics each message would reach, and remember
+        it, so that a take-over can count what the active subscriber did not number."""
+        routed = self.router.route(batch, time.time())
+        self._watched.append((routed.ts, {t.route.key: len(t.envelopes) for t in routed.topics}))
+
     async def run(self) -> None:
+        if self.feed.bind:
+            # Two processes cannot bind one address: a bound feed's standby waits unbound.
+            await self._promoted.wait()
         attached = self.open()
         metrics.FEEDS.inc()
         log.info(
@@ -228,6 +289,9 @@ class FeedReader:
                 except zmq.Again:
                     if not batch:
                         continue
+                if self.standby:
+                    self._watch(batch)
+                    continue
                 await self.deliver(batch)
                 # A socket that is never empty and a layer that never suspends (in memory)
                 # would keep this loop from ever yielding: let the clients' writes run.
@@ -257,8 +321,9 @@ class FeedReader:
 
     async def _send(self, routed: Routed) -> None:
         # History first, then the groups: a client that subscribes meanwhile either finds a
-        # message in the history or receives it from the group, never neither.
-        await self.history.append(routed.history())
+        # message in the history or receives it from the group, never neither. A holder that
+        # lost its lease is refused here (Fenced), before it sends anything.
+        await self.history.append(routed.history(), self.fence)
         sends = []
         count = 0
         for topic in routed.topics:
@@ -297,9 +362,18 @@ class Subscriber:
     """Runs one FeedReader per enabled feed and follows the catalog as it changes."""
 
     def __init__(
-        self, layer, history: History, watcher: CatalogWatcher, only: Iterable[str] | None = None
+        self,
+        layer,
+        history: History,
+        watcher: CatalogWatcher,
+        only: Iterable[str] | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self.layer = layer
+        # With leases, several processes may run for the same feeds: each feed is numbered
+        # by the one holding its lease, the others stand by (README: "A standby subscriber").
+        self.leases = leases
+        self.ttl = conf.get()["LEASE_TTL"]
         self.history = history
         self.watcher = watcher
         self.only = set(only) if only else None
@@ -336,7 +410,13 @@ class Subscriber:
         reader = self.readers.get(slug)
         if reader is None:
             reader = FeedReader(
-                feed, self.layer, self.history, self.ctx, self.throttle, self.known_seqs
+                feed,
+                self.layer,
+                self.history,
+                self.ctx,
+                self.throttle,
+                self.known_seqs,
+                standby=self.leases is not None,
             )
             await reader.configure(feed)
             reader.task = asyncio.ensure_future(self._guard(reader))
@@ -349,13 +429,21 @@ class Subscriber:
             log.info("feed %s: the Jupyter connection file changed; its key is read again", slug)
 
     def _remember(self, reader: FeedReader) -> None:
-        self.known_seqs.update(reader.router.seqs)
+        if not reader.standby:  # a standby's router counts, it does not number
+            self.known_seqs.update(reader.router.seqs)
 
     async def _guard(self, reader: FeedReader) -> None:
         try:
             await reader.run()
         except asyncio.CancelledError:
             raise
+        except Fenced:
+            # Paused or cut off past the lease, and another process took over: its numbers
+            # are the feed's now; this one stands by again (at the next reload).
+            slug = reader.feed.slug
+            log.warning("feed %s: lost its lease to another subscriber; standing by", slug)
+            self.readers.pop(slug, None)
+            metrics.LEASE_HELD.labels(slug).set(0)
         except Exception:
             log.exception(
                 "feed %s: reader failed; it restarts at the next reload", reader.feed.slug
@@ -370,7 +458,43 @@ class Subscriber:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader.task
         self._remember(reader)
+        if reader.fence is not None and self.leases is not None:
+            metrics.LEASE_HELD.labels(slug).set(0)
+            with contextlib.suppress(Exception):  # else it runs out by itself
+                await self.leases.release(slug, reader.fence[1])
         log.info("feed %s: stopped (%s)", slug, why)
+
+    # Leases (several subscribers for the same feeds)
+
+    async def _tend_leases(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._tend(loop.time())
+            await asyncio.sleep(self.ttl / 3)
+
+    async def _tend(self, now: float) -> None:
+        """Renew the leases held; try to take those that nobody holds."""
+        assert self.leases is not None
+        for slug, reader in list(self.readers.items()):
+            lost = False
+            try:
+                if reader.fence is None:
+                    token = await self.leases.acquire(slug)
+                    if token is not None:
+                        await reader.take_over(token, self.leases.key(slug))
+                        reader.renewed = now
+                        metrics.LEASE_HELD.labels(slug).set(1)
+                elif await self.leases.renew(slug, reader.fence[1]):
+                    reader.renewed = now
+                else:
+                    lost = True
+            except Exception as exc:  # Redis away: hold on while the lease would still run
+                if self.throttle.ready(("lease", slug)) is not None:
+                    log.warning("feed %s: cannot reach Redis for its lease: %s", slug, exc)
+                lost = reader.fence is not None and now - reader.renewed >= self.ttl
+            if lost and slug in self.readers:
+                # Stand by: the next reload makes it a standby reader again.
+                await self._stop(slug, "lost its lease: it ran out or was taken; standing by")
 
     def _on_change(self, catalog: Catalog) -> None:
         self._changed.set()
@@ -378,6 +502,7 @@ class Subscriber:
     async def run(self) -> None:
         catalog = await self.watcher.get()
         self.watcher.listen(self._on_change)
+        tending: asyncio.Task | None = None
         try:
             await self.apply(catalog)
             if self.only:
@@ -385,6 +510,8 @@ class Subscriber:
                 if missing:
                     log.warning("no feed named %s (yet)", ", ".join(sorted(missing)))
             interval = self.watcher.interval
+            if self.leases is not None:
+                tending = asyncio.ensure_future(self._tend_leases())
             while True:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), interval)
@@ -392,6 +519,8 @@ class Subscriber:
                 # A reader that failed comes back here, as does a changed catalog.
                 await self.apply(self.watcher.catalog or catalog)
         finally:
+            if tending is not None:
+                tending.cancel()
             self.watcher.unlisten(self._on_change)
             for slug in list(self.readers):
                 await self._stop(slug, "shutting down")

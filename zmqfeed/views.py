@@ -6,6 +6,8 @@ WebSocket through ``static/zmqfeed/zmqfeed.js``, never through these views.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -95,7 +97,25 @@ def healthz(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             {"status": "error", "reason": f"database: {type(exc).__name__}: {exc}"}, status=503
         )
-    return JsonResponse({"status": "ok"})
+    body: dict[str, Any] = {"status": "ok"}
+    if request.user.is_staff:  # who runs where is for operators, not for the world
+        body["subscribers"] = _holders()
+    return JsonResponse(body)
+
+
+def _holders() -> dict[str, Any] | str:
+    """Per enabled feed, the zmq_subscribe process holding its lease (scaled mode)."""
+    from . import lease
+    from .models import Feed
+
+    slugs = list(Feed.objects.filter(enabled=True).order_by("slug").values_list("slug", flat=True))
+    try:
+        held = lease.holders(slugs)
+    except Exception as exc:  # Redis away: healthz reports it, the process stays healthy
+        return f"unknown: Redis: {type(exc).__name__}: {exc}"
+    if held is None:
+        return "embedded: this server process reads every feed"
+    return {slug: holder.as_dict() if holder else None for slug, holder in held.items()}
 
 
 @never_cache

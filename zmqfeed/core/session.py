@@ -121,6 +121,7 @@ class Subscription:
     group: str
     last: int = 0  # the last seq this client has been given
     epoch: str = ""  # the numbering `last` belongs to
+    shed: bool = False  # frames were shed for this client since the last one sent
     # While a `subscribe` is answered (join, replay), frames of the topic wait here, so
     # that `subscribed` and the replay come first; None once the subscription is live.
     held: list[Frame] | None = field(default_factory=list)
@@ -331,13 +332,18 @@ class ClientSession:
             # sub.last stays, so the next frame sent opens with a gap for what is shed.
             count = frame.last - max(frame.first, sub.last + 1) + 1
             self.outbox.append(Shed(sub.feed, sub.topic, count))
+            sub.shed = True
             return None
         if frame.first <= sub.last:
             trimmed = frame.after(sub.last)  # overlaps the replay: rare, only at subscribe
             assert trimmed is not None
             frame = trimmed
         elif frame.first > sub.last + 1:
-            self._gap(sub, sub.last + 1, frame.first - 1, "slow_consumer")
+            # Shed here for reading slowly, or lost before they reached this process (its
+            # channel-layer queue overflowed, Redis restarted, a subscriber switch-over).
+            reason = "slow_consumer" if sub.shed else "lost"
+            self._gap(sub, sub.last + 1, frame.first - 1, reason)
+        sub.shed = False
         sub.last = frame.last
         return frame.text
 

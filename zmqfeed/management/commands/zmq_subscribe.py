@@ -62,7 +62,8 @@ class Command(BaseCommand):
         from zmqfeed.watch import get_watcher
 
         watcher = get_watcher()
-        subscriber = Subscriber(layer, get_history(), watcher, only)
+        history = get_history()
+        subscriber = Subscriber(layer, history, watcher, only, self._leases(history))
         task = asyncio.ensure_future(subscriber.run())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -72,3 +73,16 @@ class Command(BaseCommand):
             await task
         watcher.stop()
         self.stdout.write("zmq_subscribe: stopped")
+
+    @staticmethod
+    def _leases(history):
+        """Leases in the history's Redis, so that standbys can run beside this process."""
+        from zmqfeed import conf
+        from zmqfeed.history import RedisHistory, redis_url
+        from zmqfeed.lease import Leases
+
+        ttl = conf.get()["LEASE_TTL"]
+        url = redis_url()
+        if not ttl or not isinstance(history, RedisHistory) or not url:
+            return None
+        return Leases(url, ttl, prefix=history.prefix)
