@@ -70,6 +70,14 @@ class Stack:
             await asyncio.sleep(0.05)
         raise AssertionError(f"no holder{'' if by is None else f' {by.pid}'}: {self.holder()}")
 
+    async def standing_by(self, timeout: float = 20.0) -> None:
+        """Until the newest subscriber has its SUB socket connected (it sees what arrives)."""
+        name = f"subscriber-{self.names}.log"
+        deadline = time.monotonic() + timeout
+        while "feed sb: connected" not in self.site.log(name):
+            assert time.monotonic() < deadline, self.site.log(name)[-2000:]
+            await asyncio.sleep(0.05)
+
     async def publish(self, rate: float) -> None:
         while True:
             self.count += 1
@@ -126,6 +134,7 @@ def test_a_standby_takes_over_a_killed_subscriber_with_one_gap_and_no_duplicate(
         first = stack.subscriber()
         await stack.until_held(first)
         second = stack.subscriber()
+        await stack.standing_by()
         server = site.daphne()
         site.create_user("op", staff=True)
         site.shell(
@@ -161,7 +170,8 @@ def test_a_standby_takes_over_a_killed_subscriber_with_one_gap_and_no_duplicate(
                 takeovers.append(time.monotonic() - killed_at)
                 # The killed one comes back, as a standby now.
                 active, standby = standby, stack.subscriber()
-                await asyncio.sleep(1.0)
+                await stack.standing_by()
+                await asyncio.sleep(0.5)
         finally:
             publishing.cancel()
             await asyncio.sleep(0.5)

@@ -84,6 +84,8 @@ class FeedReader:
         self.standby = standby
         self.fence: Fence | None = None
         self._promoted = asyncio.Event()
+        self._ready = asyncio.Event()  # cleared while a take-over writes its numbering
+        self._ready.set()
         if not standby:
             self._promoted.set()
         self.renewed = 0.0  # loop time the lease was last renewed
@@ -214,11 +216,14 @@ class FeedReader:
         batch its predecessor wrote, which nobody numbered."""
         keys = list(self.router.routes)
         stamps = await self.history.stamps(keys) if hasattr(self.history, "stamps") else {}
+        heads = {key: await self.history.latest(key) for key in keys}
+        # From here to the switch nothing awaits: every batch read until now is counted, and
+        # every later one numbered (once the new numbering is written: `_ready`).
         now = time.time()
         kept: dict[str, Kept] = {}
         skipped = 0
         for key, route in self.router.routes.items():
-            numbering = continued(await self.history.latest(key), self.known_seqs.get(key))
+            numbering = continued(heads[key], self.known_seqs.get(key))
             epoch, seq = numbering or Numbering(new_epoch(), 0)
             since = stamps.get(key)
             missed = 0
@@ -227,11 +232,18 @@ class FeedReader:
             route.epoch, route.seq = epoch, seq + missed
             skipped += missed
             kept[key] = Kept(epoch, route.seq + 1, [], now, route.history, fresh=missed > 0)
+        watched, self._watched = self._watched, deque(maxlen=WATCHED_BATCHES)
         fence = (lease, token)
-        await self.history.append(kept, fence)
-        self.fence = fence
-        self._watched.clear()
-        self.standby = False
+        self.standby, self.fence = False, fence
+        self._ready.clear()
+        try:
+            await self.history.append(kept, fence)
+        except BaseException:
+            # Not taken over after all (Redis away, the lease gone): stand by as before.
+            self.standby, self.fence, self._watched = True, None, watched
+            raise
+        finally:
+            self._ready.set()
         self._promoted.set()
         metrics.TAKEOVERS.labels(self.feed.slug).inc()
         if skipped:
@@ -289,6 +301,8 @@ class FeedReader:
                 except zmq.Again:
                     if not batch:
                         continue
+                if not self._ready.is_set():
+                    await self._ready.wait()
                 if self.standby:
                     self._watch(batch)
                     continue
