@@ -89,6 +89,32 @@ def test_line_breaks_of_a_passed_through_payload_become_data_lines():
     )
 
 
+def test_every_text_with_messages_says_where_its_topic_stands_after_it():
+    """The session's positions (what SSE ids are made of): a replay's batches, the frames
+    held meanwhile, and the `subscribed` before them, each at its own last seq."""
+    from tests.test_session import CATALOG, envelope, frame, session
+    from zmqfeed.core.continuity import Replay
+    from zmqfeed.core.session import At, Join, Send
+
+    s = session()
+    assert s.subscribe(CATALOG, "f", "a", 3, "E") is None
+    assert s.subscribe(CATALOG, "f", "nope", None, None) == "not_found"
+    assert s.subscribe(CATALOG, "f", "staff", None, None) == "forbidden"
+    [join] = s.actions_to_do()
+    assert isinstance(join, Join) and (join.since, join.epoch) == (3, "E")
+    s.deliver(Frame.of("f", "a", 7, [envelope("a", 7)], "E"))  # held during the replay
+    s.joined("f", "a", Replay(6, [envelope("a", n) for n in (4, 5, 6)], 4, "E"))
+    sends = [a for a in s.actions_to_do() if isinstance(a, Send)]
+    kinds = [json.loads(a.text)["type"] for a in sends]
+    assert kinds == ["subscribed", "batch", "message"]
+    assert [a.at for a in sends] == [
+        At("f", "a", "E", 3),
+        At("f", "a", "E", 6),
+        At("f", "a", "E", 7),
+    ]
+    assert frame("a", 8, 8).sse.startswith(b"id: :8\n")  # no epoch yet: still an id
+
+
 # A plain HTTP client for event streams (no dependency: asyncio streams).
 
 
