@@ -236,7 +236,7 @@ class Stream(SessionShell):
         self._unsent += len(chunk)
         self._wake.set()
 
-    def _event(self, text: str, at: At | None) -> bytes:
+    def _event(self, data: bytes, at: At | None) -> bytes:
         """A text that is not a frame's own (a reply, a gap, a replay, a trimmed frame), or
         any frame of a several-topic stream, whose id is this client's own."""
         id = None
@@ -251,10 +251,10 @@ class Stream(SessionShell):
                 if part is not None:
                     self._parts[(at.feed, at.topic)] = part
                 id = ",".join(self._parts.values()) or None
-        return sse.event(text.encode(), id)
+        return sse.event(data, id)
 
     async def _transmit(self, send: Send) -> None:
-        self._push(self._event(send.text, send.at))
+        self._push(self._event(send.text.encode(), send.at))
 
     async def _end(self, code: int) -> None:
         self._ended = True
@@ -279,7 +279,9 @@ class Stream(SessionShell):
             await self.act()
         if text is None:
             return
-        if self.single and text is frame.text:
+        own = text is frame.text  # else trimmed for this client: rare
+        if own and self.single:
             self._push(frame.sse)  # the common case: the bytes every such stream shares
-        else:
-            self._push(self._event(text, At(frame.feed, frame.topic, frame.epoch, frame.last)))
+            return
+        at = At(frame.feed, frame.topic, frame.epoch, frame.last)
+        self._push(self._event(frame.data if own else text.encode(), at))
