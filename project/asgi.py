@@ -1,4 +1,4 @@
-"""ASGI entry point: Django for HTTP, zmqfeed for WebSocket."""
+"""ASGI entry point: Django for HTTP (zmqfeed's SSE streams included), zmqfeed for WebSocket."""
 
 import os
 
@@ -9,11 +9,11 @@ django_asgi_app = get_asgi_application()  # before anything that imports models
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from zmqfeed.routing import websocket_application  # noqa: E402
+from zmqfeed.routing import http_application, websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_application(django_asgi_app),
         "websocket": websocket_application(),
     }
 )

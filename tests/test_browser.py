@@ -655,7 +655,7 @@ def test_client_backs_off_with_jitter_up_to_the_cap(page):
     delays = page.evaluate(
         """(url) => new Promise((resolve) => {
             const delays = [];
-            const feed = new ZmqFeed(url, {minDelay: 20, maxDelay: 160});
+            const feed = new ZmqFeed(url, {minDelay: 20, maxDelay: 160, transport: "websocket"});
             feed.on("state", (state, detail) => {
               if (state !== "reconnecting" || detail.delay === undefined) return;
               delays.push(detail.delay);

@@ -53,12 +53,15 @@ __all__ = [
     "CLOSE_TOO_LARGE",
     "CLOSE_TRY_AGAIN",
     "CLOSE_UNAUTHORIZED",
+    "REFUSED",
     "FeedConsumer",
+    "SessionShell",
+    "reader_of",
 ]
 
 log = logging.getLogger("zmqfeed.consumer")
 
-_REFUSED = {
+REFUSED = {  # why node.admission() refused a connection, by its reason
     "node": "this server holds as many connections as it may (MAX_CONNECTIONS); try again later",
     "user": "this user holds as many connections as one may (MAX_CONNECTIONS_PER_USER)",
     "ip": "this address holds as many connections as one may (MAX_CONNECTIONS_PER_IP)",
@@ -81,7 +84,134 @@ def _log_shed(count: int) -> None:
         )
 
 
-class FeedConsumer(AsyncWebsocketConsumer):
+async def reader_of(who: identity.Identity, token: bool) -> Reader:
+    """What ``who`` may read now; TokenError for a token whose user may read nothing (the
+    token was revoked, or its user is inactive)."""
+    reader = (await database_sync_to_async(identity.readers)([who]))[who]
+    if token and reader is ANONYMOUS:
+        raise tokens.TokenError("the token was revoked, or its user is inactive")
+    return reader
+
+
+class SessionShell:
+    """What every transport of a :class:`ClientSession` does alike: carry out its actions
+    (join the Fanout, fetch replays, count), and follow catalog and access changes.
+
+    A transport (the WebSocket consumer, an SSE stream) sets the attributes below and says
+    how a text goes out (:meth:`_transmit`) and how the connection ends (:meth:`_end`).
+    """
+
+    session: ClientSession | None = None
+    _acting = False
+    fanout: Any
+    watcher: Any
+    identities: Any
+    who: identity.Identity
+    _revalidations: set[asyncio.Task]
+
+    async def _transmit(self, send: Send) -> None:
+        raise NotImplementedError
+
+    async def _end(self, code: int) -> None:
+        raise NotImplementedError
+
+    # What the session says to do
+
+    async def act(self) -> None:
+        """Carry out the session's actions in order, one drainer at a time (the idle sweeper
+        calls it too, after the session decided to close)."""
+        session = self.session
+        if session is None or self._acting:
+            return  # the running drainer takes what was queued
+        self._acting = True
+        try:
+            while (action := session.next_action()) is not None:
+                await self._do(action)
+        finally:
+            self._acting = False
+
+    async def _do(self, action: Action) -> None:
+        if isinstance(action, Send):
+            if action.error:
+                metrics.CLIENT_ERRORS.labels(action.error).inc()
+            if action.gap:
+                metrics.GAPS.labels(action.gap).inc()
+            await self._transmit(action)
+        elif isinstance(action, Join):
+            await self._join(action)
+        elif isinstance(action, Authenticate):
+            await self._authenticate(action)
+        elif isinstance(action, Leave):
+            await self.fanout.leave(action.group, self)
+        elif isinstance(action, Shed):
+            metrics.SHED.labels(action.feed, action.topic).inc(action.count)
+            _log_shed(action.count)
+        elif isinstance(action, Close):
+            await self._end(action.code)
+
+    async def _join(self, join: Join) -> None:
+        assert self.session is not None
+        try:
+            await self.fanout.join(join.group, self)
+            # After joining: whatever the history does not have yet comes from the group.
+            replay = await get_history().replay(
+                f"{join.feed}/{join.topic}", join.since, join.epoch, join.last, join.max_age
+            )
+        except Exception:
+            # E.g. Redis unreachable: drop the half-made subscription, not its held frames.
+            self.session.join_failed(join.feed, join.topic)
+            while (leave := self.session.next_action()) is not None:
+                with contextlib.suppress(Exception):
+                    await self._do(leave)
+            raise
+        self.session.joined(join.feed, join.topic, replay)
+
+    async def _authenticate(self, auth: Authenticate) -> None:
+        """An ``auth`` frame: the token's user, from now on (and followed like any other)."""
+        assert self.session is not None
+        try:
+            who = identity.of_token(auth.token)
+            reader = await reader_of(who, token=True)
+        except tokens.TokenError as exc:
+            self.session.auth_failed(str(exc), auth.id)
+            return
+        assert who.token is not None
+        self.who = who
+        self.identities.watch(who, reader, self._on_reader)
+        self.session.authenticated(reader, who.token.expires, auth.id)
+
+    def _on_reader(self, reader: Reader) -> None:
+        """The user's access changed (the identity watcher's tick): drop what is not theirs."""
+        self._spawn(self._reader_changed(reader))
+
+    async def _reader_changed(self, reader: Reader) -> None:
+        if self.session is not None:
+            self.session.set_reader(reader, await self.watcher.get())
+            await self.act()
+
+    # Configuration changes
+
+    def _on_catalog(self, catalog: Catalog) -> None:
+        self._spawn(self._revalidate(catalog))
+
+    def _spawn(self, check: Coroutine[Any, Any, None]) -> None:
+        # Keep a reference: a task nobody holds may be collected, and its errors are lost.
+        task = asyncio.ensure_future(check)
+        self._revalidations.add(task)
+        task.add_done_callback(self._revalidated)
+
+    def _revalidated(self, task: asyncio.Task) -> None:
+        self._revalidations.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("re-checking a connection's access failed", exc_info=task.exception())
+
+    async def _revalidate(self, catalog: Catalog) -> None:
+        if self.session is not None:
+            self.session.revalidate(catalog)
+            await self.act()
+
+
+class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
     """`/ws/zmqfeed/` (subscribe by message) and `/ws/zmqfeed/<feed>/<topic>/` (on connect).
 
     Topic frames do not come through a channel of this consumer's own: the process's
@@ -91,8 +221,6 @@ class FeedConsumer(AsyncWebsocketConsumer):
     # No channel per connection: it would cost a layer receive loop per client (with
     # Redis, contending for the process's one blocking read) and nothing is sent to it.
     channel_layer_alias = "zmqfeed.no-channel-per-connection"
-    session: ClientSession | None = None
-    _acting = False
     over_cap = False  # set by the process's backlog supervisor: shed this client's frames
     held = 0  # bytes it held unsent when last seen, in the supervisor's running total
     admitted: tuple[int | None, str | None] | None = None
@@ -127,9 +255,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
                 who = identity.of_token(token)
             else:
                 who = await database_sync_to_async(identity.of_scope)(self.scope)
-            reader = (await database_sync_to_async(identity.readers)([who]))[who]
-            if token is not None and reader is ANONYMOUS:
-                raise tokens.TokenError("the token was revoked, or its user is inactive")
+            reader = await reader_of(who, token=token is not None)
         except tokens.TokenError as exc:
             # Accept first, so that the reason and the close code reach the client.
             await self.accept(subprotocol)
@@ -143,7 +269,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
             await self.base_send(
                 {
                     "type": "websocket.send",
-                    "text": protocol.error("rate_limited", _REFUSED[refused]),
+                    "text": protocol.error("rate_limited", REFUSED[refused]),
                 }
             )
             await self.close(CLOSE_TRY_AGAIN)
@@ -159,7 +285,7 @@ class FeedConsumer(AsyncWebsocketConsumer):
         await self.act()
         if self.session.closed:
             return
-        self._revalidations: set[asyncio.Task] = set()
+        self._revalidations = set()
         self.watcher.listen(self._on_catalog)
         self.identities.watch(who, reader, self._on_reader)
         self.backlogs.add(self)
@@ -197,83 +323,13 @@ class FeedConsumer(AsyncWebsocketConsumer):
         self.session.receive(await self.watcher.get(), text_data, bytes_data)
         await self.act()
 
-    # What the session says to do
+    async def _transmit(self, send: Send) -> None:
+        await self.base_send({"type": "websocket.send", "text": send.text})
 
-    async def act(self) -> None:
-        """Carry out the session's actions in order, one drainer at a time (the idle sweeper
-        calls it too, after the session decided to close)."""
-        session = self.session
-        if session is None or self._acting:
-            return  # the running drainer takes what was queued
-        self._acting = True
-        try:
-            while (action := session.next_action()) is not None:
-                await self._do(action)
-        finally:
-            self._acting = False
-
-    async def _do(self, action: Action) -> None:
-        if isinstance(action, Send):
-            if action.error:
-                metrics.CLIENT_ERRORS.labels(action.error).inc()
-            if action.gap:
-                metrics.GAPS.labels(action.gap).inc()
-            await self.base_send({"type": "websocket.send", "text": action.text})
-        elif isinstance(action, Join):
-            await self._join(action)
-        elif isinstance(action, Authenticate):
-            await self._authenticate(action)
-        elif isinstance(action, Leave):
-            await self.fanout.leave(action.group, self)
-        elif isinstance(action, Shed):
-            metrics.SHED.labels(action.feed, action.topic).inc(action.count)
-            _log_shed(action.count)
-        elif isinstance(action, Close):
-            if action.code == CLOSE_FLOOD:
-                log.warning("closing a flooding client (%s)", self.scope.get("client"))
-            await self.close(action.code)
-
-    async def _join(self, join: Join) -> None:
-        assert self.session is not None
-        try:
-            await self.fanout.join(join.group, self)
-            # After joining: whatever the history does not have yet comes from the group.
-            replay = await get_history().replay(
-                f"{join.feed}/{join.topic}", join.since, join.epoch, join.last, join.max_age
-            )
-        except Exception:
-            # E.g. Redis unreachable: drop the half-made subscription, not its held frames.
-            self.session.join_failed(join.feed, join.topic)
-            while (leave := self.session.next_action()) is not None:
-                with contextlib.suppress(Exception):
-                    await self._do(leave)
-            raise
-        self.session.joined(join.feed, join.topic, replay)
-
-    async def _authenticate(self, auth: Authenticate) -> None:
-        """An ``auth`` frame: the token's user, from now on (and followed like any other)."""
-        assert self.session is not None
-        try:
-            who = identity.of_token(auth.token)
-            reader = (await database_sync_to_async(identity.readers)([who]))[who]
-            if reader is ANONYMOUS:
-                raise tokens.TokenError("the token was revoked, or its user is inactive")
-        except tokens.TokenError as exc:
-            self.session.auth_failed(str(exc), auth.id)
-            return
-        assert who.token is not None
-        self.who = who
-        self.identities.watch(who, reader, self._on_reader)
-        self.session.authenticated(reader, who.token.expires, auth.id)
-
-    def _on_reader(self, reader: Reader) -> None:
-        """The user's access changed (the identity watcher's tick): drop what is not theirs."""
-        self._spawn(self._reader_changed(reader))
-
-    async def _reader_changed(self, reader: Reader) -> None:
-        if self.session is not None:
-            self.session.set_reader(reader, await self.watcher.get())
-            await self.act()
+    async def _end(self, code: int) -> None:
+        if code == CLOSE_FLOOD:
+            log.warning("closing a flooding client (%s)", self.scope.get("client"))
+        await self.close(code)
 
     # Frames from the subscriber, through the Fanout: the hot path.
 
@@ -291,24 +347,3 @@ class FeedConsumer(AsyncWebsocketConsumer):
             await self.act()
         if text is not None:
             await self.base_send({"type": "websocket.send", "text": text})
-
-    # Configuration changes
-
-    def _on_catalog(self, catalog: Catalog) -> None:
-        self._spawn(self._revalidate(catalog))
-
-    def _spawn(self, check: Coroutine[Any, Any, None]) -> None:
-        # Keep a reference: a task nobody holds may be collected, and its errors are lost.
-        task = asyncio.ensure_future(check)
-        self._revalidations.add(task)
-        task.add_done_callback(self._revalidated)
-
-    def _revalidated(self, task: asyncio.Task) -> None:
-        self._revalidations.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("re-checking a connection's access failed", exc_info=task.exception())
-
-    async def _revalidate(self, catalog: Catalog) -> None:
-        if self.session is not None:
-            self.session.revalidate(catalog)
-            await self.act()

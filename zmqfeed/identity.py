@@ -38,11 +38,14 @@ NOBODY = Identity()
 
 def of_scope(scope: dict) -> Identity:
     """The identity of a session-authenticated handshake (sync: reads the session)."""
-    user = scope.get("user")
+    return of_user(scope.get("user"), scope.get("session"))
+
+
+def of_user(user: object, session: object) -> Identity:
+    """The identity of a loaded user and the session it came with (a request's, a scope's)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return NOBODY
-    session = scope.get("session")
-    return Identity(user.pk, getattr(session, "session_key", None))
+    return Identity(getattr(user, "pk", None), getattr(session, "session_key", None))
 
 
 def of_token(token: str) -> Identity:

@@ -16,6 +16,7 @@ ROUTED = Counter("zmqfeed_routed_messages", "Messages routed to a topic", ["feed
 BATCHES = Counter("zmqfeed_batches", "Frames sent to topic groups", ["feed"])
 FEEDS = Gauge("zmqfeed_feeds_running", "Feeds with an open SUB socket in this process")
 CONNECTIONS = Gauge("zmqfeed_connections", "Open WebSocket connections in this process")
+SSE_STREAMS = Gauge("zmqfeed_sse_streams", "Open Server-Sent Events streams in this process")
 CLIENT_ERRORS = Counter("zmqfeed_client_errors", "Error replies to clients", ["code"])
 GAPS = Counter("zmqfeed_gaps", "Gaps reported to clients", ["reason"])
 SHED = Counter(

@@ -1,10 +1,13 @@
-"""WebSocket URL patterns, and the ready-made application for a site's asgi.py."""
+"""WebSocket URL patterns, and the ready-made applications for a site's asgi.py."""
 
 from django.urls import path
 
 from . import embedded
 from .consumer import FeedConsumer
 from .sessions import SessionAuthStack
+from .sse import http_application
+
+__all__ = ["http_application", "websocket_application", "websocket_urlpatterns"]
 
 websocket_urlpatterns = [
     path("ws/zmqfeed/", FeedConsumer.as_asgi()),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import sse, views
 
 app_name = "zmqfeed"
 
@@ -9,5 +9,7 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("healthz", views.healthz, name="healthz"),
     path("token", views.token, name="token"),
+    path("sse/", sse.stream, name="sse"),
+    path("sse/<slug:feed>/<slug:topic>/", sse.stream, name="sse_topic"),
     path("<slug:feed>/", views.feed_detail, name="feed_detail"),
 ]

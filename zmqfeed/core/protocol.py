@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 
 import orjson
 
+from . import sse
 from .continuity import EPOCH_MAX
 
 ERROR_CODES = (
@@ -158,10 +159,15 @@ def replayed(envelopes: list[bytes], limit: int) -> list[str]:
     """Messages from the history (a replay after `since`, a topic's last values), as
     `batch` frames marked ``"replayed": true`` of at most ``limit`` bytes; sent to one
     client, so built for it."""
+    return [text for text, _ in replayed_runs(envelopes, limit)]
+
+
+def replayed_runs(envelopes: list[bytes], limit: int) -> list[tuple[str, int]]:
+    """As :func:`replayed`, each frame with the number of messages it holds."""
     if not envelopes:
         return []
     return [
-        (REPLAYED_HEAD + b",".join(run) + b"]}").decode()
+        ((REPLAYED_HEAD + b",".join(run) + b"]}").decode(), len(run))
         for run in batch_runs(envelopes, limit - len(REPLAYED_HEAD) + len(BATCH_HEAD))
     ]
 
@@ -221,7 +227,7 @@ class Frame:
     bytes are never parsed or re-encoded after the router made them.
     """
 
-    __slots__ = ("_text", "data", "epoch", "feed", "first", "last", "starts", "topic")
+    __slots__ = ("_sse", "_text", "data", "epoch", "feed", "first", "last", "starts", "topic")
 
     def __init__(
         self,
@@ -237,6 +243,7 @@ class Frame:
         self.starts = starts
         self.last = first + len(starts) - 1
         self._text: str | None = None
+        self._sse: bytes | None = None
 
     @classmethod
     def of(
@@ -262,6 +269,14 @@ class Frame:
         if self._text is None:
             self._text = self.data.decode()
         return self._text
+
+    @property
+    def sse(self) -> bytes:
+        """The frame as a one-topic SSE event, ``id: <epoch>:<last>`` and the frame as its
+        data: built once, shared by every one-topic stream of the topic."""
+        if self._sse is None:
+            self._sse = sse.event(self.data, sse.one_id(self.epoch, self.last))
+        return self._sse
 
     def envelopes(self) -> list[bytes]:
         if len(self.starts) == 1:

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import protocol
 from .access import Reader, can_read
@@ -61,13 +61,24 @@ class Limits:
 # Actions: what the shell is to do, in order.
 
 
+class At(NamedTuple):
+    """Where a topic stands for the client once a text is sent: what SSE ids are made of."""
+
+    feed: str
+    topic: str
+    epoch: str
+    seq: int
+
+
 @dataclass(frozen=True)
 class Send:
-    """Send ``text`` to the client; ``error`` / ``gap`` name what it reports, for counting."""
+    """Send ``text`` to the client; ``error`` / ``gap`` name what it reports, for counting;
+    ``at``, for a text with messages (or a `subscribed`), the topic's position after it."""
 
     text: str
     error: str | None = None
     gap: str | None = None
+    at: At | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,17 @@ class ClientSession:
         self.path_topic = path_topic
         self._subscribe(Request("subscribe", feed=path_topic[0], topic=path_topic[1]), catalog)
 
+    def subscribe(
+        self, catalog: Catalog, feed: str, topic: str, since: int | None, epoch: str | None
+    ) -> str | None:
+        """Subscribe as a client's `subscribe` would, for a shell that takes its topics from
+        elsewhere (an SSE stream's URL and Last-Event-ID); the error code if refused."""
+        try:
+            self._subscribe(Request("subscribe", None, feed, topic, since, epoch=epoch), catalog)
+        except ProtocolError as exc:
+            return exc.code
+        return None
+
     def receive(self, catalog: Catalog, text: str | None, data: bytes | None = None) -> None:
         """One frame from the client (text, or bytes for a binary frame)."""
         if self.closed:
@@ -225,19 +247,24 @@ class ClientSession:
         ok = recovered(since, epoch, replay)
         if ok is not None:
             fields["recovered"] = ok
-        self._send(protocol.reply("subscribed", request.id, feed=feed, topic=topic, **fields))
+        # Where the replay takes up: what is before it was given, or is gone.
+        at = At(feed, topic, replay.epoch, replay.first - 1)
+        text = protocol.reply("subscribed", request.id, feed=feed, topic=topic, **fields)
+        self._send(text, at)
         if since is not None:
             begin = start(since, epoch, replay.epoch, replay.latest)
             if replay.first > begin + 1:
                 self._gap(sub, begin + 1, replay.first - 1, "history")
-        for text in protocol.replayed(replay.envelopes, self.limits.max_frame):
-            self._send(text)
+        seq = replay.first - 1
+        for text, count in protocol.replayed_runs(replay.envelopes, self.limits.max_frame):
+            seq += count
+            self._send(text, At(feed, topic, replay.epoch, seq))
         sub.last, sub.epoch = replay.latest, replay.epoch
         held, sub.held = sub.held or [], None
         for frame in held:
             forwarded = self._forward(sub, frame, 0)
             if forwarded is not None:
-                self._send(forwarded)
+                self._send(forwarded, At(feed, topic, frame.epoch, frame.last))
 
     def join_failed(self, feed: str, topic: str) -> None:
         """Joining or the replay failed (e.g. Redis away): forget the half-made subscription."""
@@ -319,7 +346,7 @@ class ClientSession:
             return None
         text = self._forward(sub, frame, queued)
         if text is not None and self.outbox:
-            self.outbox.append(Send(text))
+            self._send(text, At(sub.feed, sub.topic, frame.epoch, frame.last))
             return None
         return text
 
@@ -413,13 +440,14 @@ class ClientSession:
                     seq=frame.first - 1,
                     epoch=frame.epoch,
                     recovered=False,
-                )
+                ),
+                At(sub.feed, sub.topic, frame.epoch, frame.first - 1),
             )
             sub.last = frame.first - 1
         sub.epoch = frame.epoch
 
-    def _send(self, text: str) -> None:
-        self.outbox.append(Send(text))
+    def _send(self, text: str, at: At | None = None) -> None:
+        self.outbox.append(Send(text, at=at))
 
     def _error(self, exc: ProtocolError, **fields: Any) -> None:
         self.outbox.append(

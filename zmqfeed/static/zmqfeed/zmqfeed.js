@@ -9,7 +9,8 @@
  * set to the last sequence number seen and the `epoch` it belongs to (the server replays
  * what was missed, or says the numbering started again: a `reset`), drops duplicates,
  * unpacks `batch` frames (marking replayed messages) and pings so that dead connections
- * are noticed.
+ * are noticed. Where WebSockets cannot open (proxies that block them), it falls back to
+ * Server-Sent Events on the server's several-topic SSE endpoint, with the same callbacks.
  * Plain script (global `ZmqFeed`) or CommonJS; no build step.
  */
 (function (root, factory) {
@@ -30,6 +31,10 @@
     pongTimeout: 10000, // ms without any frame after a ping before the connection counts as dead
     stableAfter: 5000, // ms a connection must stay open for the backoff to start over
     WebSocket: null, // a WebSocket constructor other than the global one
+    transport: "auto", // "auto": WebSocket, SSE if it never opens; "websocket" or "sse" only
+    sseUrl: null, // the SSE endpoint; default the WebSocket URL's host with /zmqfeed/sse/
+    sseAfter: 2, // WebSocket attempts in a row that fail before ever opening, then SSE
+    EventSource: null, // an EventSource constructor other than the global one
   };
   // Close codes of the per-topic endpoint that retrying cannot fix.
   const FATAL_CLOSE = { 4403: "forbidden", 4404: "not_found" };
@@ -55,6 +60,12 @@
 
   const keyOf = (feed, topic) => feed + "/" + topic;
 
+  function resolveSseUrl(url, wsUrl) {
+    const base = new URL(wsUrl.replace(/^ws/i, "http"));
+    if (!url) return base.origin + "/zmqfeed/sse/";
+    return new URL(url, globalThis.location ? globalThis.location.href : base.href).href;
+  }
+
   class ZmqFeed {
     /**
      * @param {string} [url] ws(s):// URL, http(s):// URL or path; default /ws/zmqfeed/ on this host.
@@ -77,6 +88,10 @@
       this._pingTimer = null;
       this._pongTimer = null;
       this._closed = false;
+      this.transport = this.options.transport === "sse" ? "sse" : "websocket";
+      this._failedOpens = 0; // WebSocket attempts in a row that never opened
+      this._es = null; // the EventSource, over SSE
+      this._reopenTimer = null;
       this._connect();
     }
 
@@ -104,7 +119,8 @@
       if (!sub) {
         sub = { feed, topic, callbacks: new Set(), lastSeq: null, baseline: null, epoch: null };
         this._subs.set(key, sub);
-        if (this.state === "open") this._sendSubscribe(sub);
+        if (this.transport === "sse") this._reopenSse();
+        else if (this.state === "open") this._sendSubscribe(sub);
       }
       if (onMessage) sub.callbacks.add(onMessage);
       return () => this.unsubscribe(feed, topic, onMessage);
@@ -118,11 +134,17 @@
       if (onMessage) sub.callbacks.delete(onMessage);
       if (onMessage && sub.callbacks.size) return;
       this._subs.delete(key);
-      if (this.state === "open") this._request({ type: "unsubscribe", feed, topic }, {});
+      if (this.transport === "sse") this._reopenSse();
+      else if (this.state === "open") this._request({ type: "unsubscribe", feed, topic }, {});
     }
 
     /** Publishes to a topic that allows it; resolves with the `published` reply. */
     publish(feed, topic, data) {
+      if (this.transport === "sse") {
+        const error = new Error("ZmqFeed: publish is not available over Server-Sent Events");
+        error.code = "not_available";
+        return Promise.reject(error);
+      }
       if (this.state !== "open") return Promise.reject(new Error("ZmqFeed: not connected"));
       return new Promise((resolve, reject) => {
         this._request({ type: "publish", feed, topic, data }, { resolve, reject });
@@ -153,6 +175,7 @@
       const ws = this._ws;
       this._teardown("closed by the client");
       if (ws) ws.close(1000);
+      this._closeSse();
       this._setState("closed");
     }
 
@@ -161,13 +184,17 @@
     _connect() {
       this._reconnectTimer = null;
       this._setState(this._everOpen || this._attempt ? "reconnecting" : "connecting");
+      if (this.transport === "sse") {
+        this._openSse();
+        return;
+      }
       const Socket = this.options.WebSocket || globalThis.WebSocket;
       let ws;
       try {
         ws = new Socket(this.url);
       } catch (error) {
         this._emit("error", { code: "connect", detail: String(error) });
-        this._scheduleReconnect();
+        if (!this._fallBack()) this._scheduleReconnect();
         return;
       }
       ws.binaryType = "arraybuffer";
@@ -191,8 +218,10 @@
 
     _onClose(code, reason) {
       const stable = this._openedAt && Date.now() - this._openedAt >= this.options.stableAfter;
+      const opened = this._openedAt !== 0;
       this._teardown("connection closed");
       if (this._closed) return;
+      if (!opened && this._fallBack()) return;
       if (FATAL_CLOSE[code]) {
         this._closed = true;
         this._emit("error", { code: FATAL_CLOSE[code], detail: reason || "closed " + code });
@@ -209,6 +238,95 @@
       const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
       this._setState("reconnecting", { delay, code });
       this._reconnectTimer = setTimeout(() => this._connect(), delay);
+    }
+
+    /** After a WebSocket attempt that never opened: whether it is time for SSE (and it began). */
+    _fallBack() {
+      this._failedOpens++;
+      const give = this.options.transport === "auto" && !this._everOpen;
+      if (!give || this._failedOpens < this.options.sseAfter) return false;
+      this.transport = "sse";
+      this._attempt = 0;
+      this._emit("transport", "sse");
+      this._connect();
+      return true;
+    }
+
+    // Server-Sent Events: one EventSource on the several-topic endpoint, re-opened with the
+    // new topic list (and the positions so far) on every subscribe and unsubscribe.
+
+    _sseHref() {
+      const base = resolveSseUrl(this.options.sseUrl, this.url);
+      const query = [];
+      const positions = [];
+      for (const sub of this._subs.values()) {
+        query.push("topic=" + encodeURIComponent(keyOf(sub.feed, sub.topic)));
+        const seq = sub.lastSeq !== null ? sub.lastSeq : sub.baseline;
+        if (seq !== null && sub.epoch !== null) {
+          positions.push(keyOf(sub.feed, sub.topic) + "@" + sub.epoch + ":" + seq);
+        }
+      }
+      if (positions.length) query.push("last_event_id=" + encodeURIComponent(positions.join(",")));
+      return base + (base.includes("?") ? "&" : "?") + query.join("&");
+    }
+
+    _openSse() {
+      this._closeSse();
+      if (!this._subs.size) {
+        this._setState("open"); // nothing to stream until a subscribe
+        return;
+      }
+      const Source = this.options.EventSource || globalThis.EventSource;
+      let es;
+      try {
+        es = new Source(this._sseHref()); // same origin: the session cookie goes with it
+      } catch (error) {
+        this._emit("error", { code: "connect", detail: String(error) });
+        this._scheduleReconnect();
+        return;
+      }
+      this._es = es;
+      es.onopen = () => {
+        if (this._es !== es) return;
+        this._everOpen = true;
+        this._attempt = 0;
+        // The first `subscribed` of each topic on this connection answers its subscribe.
+        for (const sub of this._subs.values()) sub.sseReply = true;
+        this._setState("open");
+        this._emit("open");
+      };
+      es.onmessage = (event) => {
+        if (this._es === es) this._onFrame(event.data);
+      };
+      es.onerror = () => {
+        if (this._es !== es) return;
+        if (es.readyState === 2) {
+          // Refused (an HTTP status: 401, 403, 404, 503) or unreachable: EventSource gave up.
+          this._closeSse();
+          this._emit("error", { code: "connect", detail: "the event stream could not open" });
+          this._scheduleReconnect();
+        } else {
+          this._setState("reconnecting"); // EventSource reconnects by itself, with Last-Event-ID
+        }
+      };
+    }
+
+    /** A new topic list: one re-open for several changes made together. */
+    _reopenSse() {
+      if (this._closed || this._reopenTimer !== null || this._reconnectTimer !== null) return;
+      this._reopenTimer = setTimeout(() => {
+        this._reopenTimer = null;
+        if (!this._closed) this._openSse();
+      }, 0);
+    }
+
+    _closeSse() {
+      const es = this._es;
+      this._es = null;
+      if (es) {
+        es.onopen = es.onmessage = es.onerror = null;
+        es.close();
+      }
     }
 
     /** Forgets the current socket, its timers and its outstanding requests. */
@@ -287,8 +405,15 @@
         this._emit("error", { code: "bad_frame", detail: "server sent invalid JSON" });
         return;
       }
-      const pending = frame.id !== undefined ? this._pending.get(frame.id) : undefined;
+      let pending = frame.id !== undefined ? this._pending.get(frame.id) : undefined;
       if (pending) this._pending.delete(frame.id);
+      if (!pending && this.transport === "sse" && frame.type === "subscribed") {
+        const sub = this._subs.get(keyOf(frame.feed, frame.topic));
+        if (sub && sub.sseReply) {
+          sub.sseReply = false;
+          pending = { kind: "subscribe", sub }; // the stream's answer to its topic list
+        }
+      }
       switch (frame.type) {
         case "message":
           this._deliver(frame);
@@ -318,7 +443,9 @@
     }
 
     _drop(feed, topic) {
-      if (this._subs.delete(keyOf(feed, topic))) this._emit("unsubscribed", { feed, topic });
+      if (!this._subs.delete(keyOf(feed, topic))) return;
+      this._emit("unsubscribed", { feed, topic });
+      if (this.transport === "sse") this._reopenSse(); // a stream that names it would be refused
     }
 
     _onSubscribed(frame, pending) {
