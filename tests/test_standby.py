@@ -262,6 +262,95 @@ def test_a_paused_holder_is_fenced_and_writes_no_number_after_its_successor(stac
     run(main())
 
 
+class Partition:
+    """A TCP proxy in front of Redis for one process: `cut()` cuts it off, `heal()` mends."""
+
+    def __init__(self, port: int = 6379) -> None:
+        self.target = port
+        self.links: set[asyncio.StreamWriter] = set()
+        self.open = True
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _link(self, reader, writer) -> None:
+        if not self.open:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self.links |= {writer, up_writer}
+
+        async def pipe(src, dst):
+            with contextlib.suppress(Exception):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def cut(self) -> None:
+        self.open = False
+        for writer in self.links:
+            writer.transport.abort()
+        self.links.clear()
+
+    def heal(self) -> None:
+        self.open = True
+
+
+def test_a_holder_cut_off_from_redis_is_replaced_and_cannot_write_when_it_returns(stack, redis_url):
+    async def main():
+        site = stack.site
+        partition = Partition(int(redis_url.rsplit(":", 1)[1].split("/")[0]))
+        port = await partition.start()
+        database = redis_url.rsplit("/", 1)[1]
+        first = site.spawn(
+            [PYTHON, "manage.py", "zmq_subscribe"],
+            "subscriber-cut.log",
+            {"REDIS_URL": f"redis://127.0.0.1:{port}/{database}"},
+        )
+        await stack.until_held(first)
+        second = stack.subscriber()
+        await stack.standing_by()
+        server = site.daphne()
+        ws = await connect(server)
+        await subscribe(ws, "sb", "all")
+        await until_flowing(stack.pub, ws, "t", "0")
+        publishing = asyncio.ensure_future(stack.publish(rate=200))
+        collecting = asyncio.ensure_future(stack.collect(ws))
+        try:
+            await asyncio.sleep(1.0)
+            before = len(stack.messages())
+            last = stack.messages()[-1]["seq"]
+            partition.cut()
+            cut_at = time.monotonic()
+            await stack.until_held(second, timeout=TAKEOVER_LIMIT + 2)
+            while not any(m["seq"] > last for m in stack.messages()[before:]):
+                assert time.monotonic() - cut_at < TAKEOVER_LIMIT + 2
+                await asyncio.sleep(0.01)
+            took = time.monotonic() - cut_at
+            print(f"takeover from a holder cut off from Redis: {took:.2f} s")
+            assert took < TAKEOVER_LIMIT
+            partition.heal()  # it comes back, believing nothing
+            await asyncio.sleep(4.0)
+            assert stack.holder()["pid"] == second.pid
+            assert first.poll() is None
+        finally:
+            publishing.cancel()
+            await asyncio.sleep(0.5)
+            collecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collecting
+        gaps = stack.check_one_order()
+        assert len(gaps) == 1, gaps
+        await ws.close()
+        partition.server.close()
+
+    run(main())
+
+
 def _get(server, path: str, cookie: str | None = None) -> str:
     request = urllib.request.Request(server.http + path)
     if cookie:
