@@ -78,6 +78,20 @@ class Stack:
             assert time.monotonic() < deadline, self.site.log(name)[-2000:]
             await asyncio.sleep(0.05)
 
+    @contextlib.asynccontextmanager
+    async def traffic(self, ws, rate: float = 200):
+        """Publish at a steady rate and collect what `ws` receives, until the block ends."""
+        publishing = asyncio.ensure_future(self.publish(rate))
+        collecting = asyncio.ensure_future(self.collect(ws))
+        try:
+            yield
+        finally:
+            publishing.cancel()
+            await asyncio.sleep(0.5)  # what is on its way arrives
+            collecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collecting
+
     async def publish(self, rate: float) -> None:
         while True:
             self.count += 1
@@ -144,11 +158,9 @@ def test_a_standby_takes_over_a_killed_subscriber_with_one_gap_and_no_duplicate(
         ws = await connect(server)
         await subscribe(ws, "sb", "all")
         await until_flowing(stack.pub, ws, "t", "0")
-        publishing = asyncio.ensure_future(stack.publish(rate=200))
-        collecting = asyncio.ensure_future(stack.collect(ws))
         active, standby = first, second
         takeovers = []
-        try:
+        async with stack.traffic(ws):
             await asyncio.sleep(1.0)
             # The holder, as operators see it: healthz (staff) and the admin's feed list.
             cookie = site.session_cookie("op")
@@ -172,12 +184,6 @@ def test_a_standby_takes_over_a_killed_subscriber_with_one_gap_and_no_duplicate(
                 active, standby = standby, stack.subscriber()
                 await stack.standing_by()
                 await asyncio.sleep(0.5)
-        finally:
-            publishing.cancel()
-            await asyncio.sleep(0.5)
-            collecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collecting
         # On one host a holder known dead is not waited for (elsewhere its lease runs out,
         # as the paused holder's test shows).
         print("takeover times:", ", ".join(f"{t:.2f} s" for t in takeovers))
@@ -208,9 +214,7 @@ def test_a_paused_holder_is_fenced_and_writes_no_number_after_its_successor(stac
         ws = await connect(server)
         await subscribe(ws, "sb", "all")
         await until_flowing(stack.pub, ws, "t", "0")
-        publishing = asyncio.ensure_future(stack.publish(rate=200))
-        collecting = asyncio.ensure_future(stack.collect(ws))
-        try:
+        async with stack.traffic(ws):
             await asyncio.sleep(1.0)
             first.send_signal(signal.SIGSTOP)  # paused past its lease
             paused = time.monotonic()
@@ -231,12 +235,6 @@ def test_a_paused_holder_is_fenced_and_writes_no_number_after_its_successor(stac
             await asyncio.sleep(1.0)
             assert stack.holder()["pid"] == second.pid
             assert first.poll() is None  # it stands by, it does not exit
-        finally:
-            publishing.cancel()
-            await asyncio.sleep(0.5)
-            collecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collecting
         gaps = stack.check_one_order()
         assert len(gaps) == 1, gaps
         # What Redis kept is one numbering too: the paused holder wrote nothing into it.
@@ -318,9 +316,7 @@ def test_a_holder_cut_off_from_redis_is_replaced_and_cannot_write_when_it_return
         ws = await connect(server)
         await subscribe(ws, "sb", "all")
         await until_flowing(stack.pub, ws, "t", "0")
-        publishing = asyncio.ensure_future(stack.publish(rate=200))
-        collecting = asyncio.ensure_future(stack.collect(ws))
-        try:
+        async with stack.traffic(ws):
             await asyncio.sleep(1.0)
             before = len(stack.messages())
             last = stack.messages()[-1]["seq"]
@@ -337,12 +333,6 @@ def test_a_holder_cut_off_from_redis_is_replaced_and_cannot_write_when_it_return
             await asyncio.sleep(4.0)
             assert stack.holder()["pid"] == second.pid
             assert first.poll() is None
-        finally:
-            publishing.cancel()
-            await asyncio.sleep(0.5)
-            collecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await collecting
         gaps = stack.check_one_order()
         assert len(gaps) == 1, gaps
         await ws.close()
