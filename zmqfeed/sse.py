@@ -2,7 +2,7 @@
 
 One stream is one :class:`~zmqfeed.core.session.ClientSession`, as a WebSocket is, and this
 module is only its shell: the same access rules, tokens, joins, replays, gaps and slow-client
-bound, carried out by :class:`~zmqfeed.consumer.SessionShell`; the session's texts go out as
+bound, carried out by :class:`~zmqfeed.connection.SessionShell`; the session's texts go out as
 SSE events of a streaming response instead of WebSocket frames. A one-topic stream sends
 each live frame as the bytes :attr:`Frame.sse` built once for every client of the topic.
 The topics to subscribe, and where to resume them, come from the URL and the browser's
@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_safe
 
 from . import conf, embedded, identity, metrics, node, tokens
-from .consumer import REFUSED, SessionShell, reader_of
+from .connection import REFUSED, SessionShell, reader_of
 from .core import protocol, sse
 from .core.protocol import Frame
 from .core.session import At, ClientSession, Limits, Send
