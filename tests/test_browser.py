@@ -557,10 +557,16 @@ def first_connection(ws, frame):
 
 
 def second_connection(ws, frame):
-    """Replay from `since`, with a repeat of 11; then answer one ping and go silent."""
+    """Not recovered: 12 is gone from the history (a gap), 13 replayed; then answer one ping
+    and go silent."""
     if frame["type"] == "subscribe":
-        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=13, epoch="A", recovered=True)
-        send(ws, {"type": "batch", "replayed": True, "messages": [msg(11), msg(12), msg(13)]})
+        reply(ws, frame, type="subscribed", feed="f", topic="t", seq=13, epoch="A", recovered=False)
+        gap = {"type": "gap", "feed": "f", "topic": "t", "from_seq": 12, "to_seq": 12}
+        send(
+            ws,
+            {**gap, "reason": "history"},
+            {"type": "batch", "replayed": True, "messages": [msg(13)]},
+        )
     elif frame["type"] == "ping" and not getattr(ws, "ponged", False):
         ws.ponged = True
         reply(ws, frame, type="pong")
@@ -586,7 +592,8 @@ HARNESS = """
   window.feed = feed;
   feed.on("state", (s) => events.push(["state", s]));
   feed.on("gap", (g) => events.push(["gap", g.from_seq, g.to_seq, g.reason]));
-  feed.on("reset", (r) => events.push(["reset", r.lastSeq, r.seq, r.previousEpoch, r.epoch]));
+  feed.on("reset", (r) =>
+    events.push(["reset", r.lastSeq, r.seq, r.previousEpoch, r.epoch, r.renumbered]));
   feed.on("subscribed", (s) => events.push(["subscribed", s.epoch, s.recovered]));
   feed.on("error", (e) => events.push(["error", e.code, e.topic || null]));
   feed.on("unsubscribed", (u) => events.push(["unsubscribed", u.topic]));
@@ -618,14 +625,15 @@ def test_client_recovers_in_order_without_duplicates(page):
             pongTimeout=300,
         )
         until(lambda: [2] in events(page, "msg"), "the message after the third connection")
-        assert [s for (s,) in events(page, "msg")] == [6, 7, 8, 11, 12, 13, 1, 2]
-        assert events(page, "gap") == [[9, 10, "missed"]]
-        assert events(page, "reset") == [[13, 1, "A", "B"]]
-        assert events(page, "subscribed") == [["A", None], ["A", True], ["B", False]]
-        assert [s for (s,) in events(page, "replayed")] == [12, 13, 1]  # 11 was a repeat
+        assert [s for (s,) in events(page, "msg")] == [6, 7, 8, 11, 13, 1, 2]
+        assert events(page, "gap") == [[9, 10, "missed"], [12, 12, "history"]]
+        # Continuity broken twice: messages lost in the same numbering, then a new one.
+        assert events(page, "reset") == [[11, 13, "A", "A", False], [13, 1, "A", "B", True]]
+        assert events(page, "subscribed") == [["A", None], ["A", False], ["B", False]]
+        assert [s for (s,) in events(page, "replayed")] == [13, 1]
         states = [s for (s,) in events(page, "state")]
         assert states == ["open", "reconnecting", "open", "reconnecting", "open"], states
-        assert page.evaluate("window.feed.duplicates") == 2
+        assert page.evaluate("window.feed.duplicates") == 1
 
         subscribes = [(n, f.get("since"), f.get("epoch")) for n, f in script.frames("subscribe")]
         # No `since` at first; then the last seq seen, with its epoch; then the same after

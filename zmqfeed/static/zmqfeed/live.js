@@ -639,7 +639,9 @@
         gap.from_seq + "–" + gap.to_seq + ", " + gap.reason + ")"
     );
   });
-  client.on("reset", ({ topic, lastSeq }) => {
+  client.on("reset", ({ topic, lastSeq, renumbered }) => {
+    // Not renumbered: messages were lost while away, and the gap marker says which.
+    if (!renumbered) return;
     const after = lastSeq === null ? "" : " after seq " + lastSeq;
     mark("reset", topic + ": the numbering started again" + after + " (new epoch); earlier seqs do not carry on");
   });

@@ -458,27 +458,32 @@
         (previous !== null && epoch !== null && epoch !== previous) ||
         (epoch === null && sub.lastSeq !== null && typeof seq === "number" && seq < sub.lastSeq);
       if (epoch !== null) sub.epoch = epoch;
+      const recovered = typeof frame.recovered === "boolean" ? frame.recovered : null;
+      const lastSeq = sub.lastSeq;
       if (typeof seq === "number") {
         if (renumbered) {
           // The numbering started again (a restarted gateway, a wiped Redis): the old seqs
           // mean nothing now. A reply to our subscribe replays all that is kept of the new
           // numbering (from 0); a `subscribed` of the server's own goes on from `seq`.
-          const lastSeq = sub.lastSeq;
           sub.lastSeq = pending && epoch !== null ? 0 : seq;
           sub.baseline = null;
-          this._emit("reset", {
-            feed: sub.feed,
-            topic: sub.topic,
-            seq,
-            lastSeq,
-            epoch,
-            previousEpoch: previous,
-          });
         } else if (sub.lastSeq === null) {
           sub.baseline = seq;
         }
       }
-      const recovered = typeof frame.recovered === "boolean" ? frame.recovered : null;
+      if (renumbered || recovered === false) {
+        // Continuity is broken: a new numbering, or messages lost on the way back (the
+        // `gap` that follows says which). An application that keeps state re-reads it.
+        this._emit("reset", {
+          feed: sub.feed,
+          topic: sub.topic,
+          seq,
+          lastSeq,
+          epoch,
+          previousEpoch: previous,
+          renumbered,
+        });
+      }
       this._emit("subscribed", { feed: sub.feed, topic: sub.topic, seq, epoch, recovered });
     }
 
