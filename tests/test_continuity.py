@@ -194,7 +194,7 @@ def test_scaled_resume_across_servers_and_a_lost_numbering_is_a_new_epoch(tmp_pa
             stop(subscriber)
             client = redis.Redis.from_url(redis_url)
             for key in client.scan_iter("zmqfeed:*"):
-                if key.startswith((b"zmqfeed:head:", b"zmqfeed:recent:")):
+                if key.startswith((b"zmqfeed:head:", b"zmqfeed:batches:")):
                     client.delete(key)
             client.close()
             site.subscriber()

@@ -246,6 +246,27 @@ def test_a_fresh_batch_drops_what_was_kept_before_a_hole(run) -> None:
     run(10, body)
 
 
+@pytest.mark.redis
+def test_redis_keeps_a_batch_as_one_element_and_trims_whole_batches(redis_url: str) -> None:
+    """One list node per batch, not per message; at least `keep` messages stay."""
+
+    async def main() -> None:
+        history = RedisHistory(redis_url, 5)
+        try:
+            for first in (1, 4, 7):
+                await history.append({"k": kept(first, envs(first, first + 2))})
+            assert await history._redis.llen("zmqfeed:batches:k") == 2  # 4..9: 6 >= 5 kept
+            assert await history.replay("k", 0) == Replay(9, envs(5, 9), 5, "e")
+            # An element that does not read back is skipped: seqs come from the elements
+            # themselves, so nothing is misnumbered.
+            await history._redis.rpush("zmqfeed:batches:k", b"garbage")
+            assert await history.replay("k", 0) == Replay(9, envs(5, 9), 5, "e")
+        finally:
+            await history.close()
+
+    asyncio.run(main())
+
+
 # Both against one model, over random runs of appends, renumberings and replays.
 
 STEPS = st.lists(

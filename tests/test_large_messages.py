@@ -209,7 +209,8 @@ async def publish_event_then_small_ones(site: Site, server: Server, ctx, slug: s
             with contextlib.suppress(asyncio.TimeoutError):
                 while True:
                     got += unpack(await recv(ws, 2))
-            if len(got) > 1 and "after" in got[-1]["data"]:
+            last = got[-1].get("data")
+            if len(got) > 1 and isinstance(last, dict) and "after" in last:
                 return got
         raise AssertionError(f"no message arrived after the event: {got[1:2]}")
     finally:
@@ -241,10 +242,14 @@ def test_an_8_mib_message_reaches_the_client_whole(tmp_path: Path, ctx, daphne_a
     try:
         server = site.daphne({**LARGE_FRAMES, **env}, daphne_args)
         got = run(publish_event_then_small_ones(site, server, ctx, "misp"))
-        whole = len(got) > 2 and got[1]["data"] == json.loads(EVENT)  # no 8 MiB diff if not
+        whole = len(got) > 2 and got[1].get("data") == json.loads(EVENT)  # no 8 MiB diff if not
         assert whole, f"the event did not arrive whole; then came {got[-1]}\n{server.log()}"
-        _, event, after = got[:3]
-        assert after["data"] == {"after": 1} and after["seq"] == event["seq"] + 1
+        _, event, *rest = got
+        # Under load the small ones after it may be shed for this slow reader: then a gap
+        # says so, and the numbering still follows on.
+        skipped = sum(f["to_seq"] - f["from_seq"] + 1 for f in rest if f["type"] == "gap")
+        after = next(m for m in rest if m["type"] == "message")
+        assert "after" in after["data"] and after["seq"] == event["seq"] + 1 + skipped
         text = metrics(server)
         assert series(text, "zmqfeed_daphne_send_limit_lifted") == lifted
         # Lifted per connection, only where daphne's limit is under MAX_FRAME_SIZE.

@@ -115,50 +115,72 @@ class MemoryHistory:
 
 
 # KEYS[1]: the writer's lease (ARGV[1] its token, "" for none); then head and list per topic.
-# Each kept entry is "<ts> <envelope>": the receive time, for the topic's age limit; the
-# head keeps the last batch's receive time too, which a standby that takes over counts from.
+# The list holds one element per batch, "<first seq> <count> <receive time> " and the
+# envelopes joined by NUL (no envelope holds one: JSON text escapes control characters),
+# so that a batch costs Redis one argument and one list node, not one per message. The
+# head keeps the numbering (epoch, seq), how many messages the list holds (kept, trimmed
+# by whole batches to no fewer than `keep`, with the batches' sizes in "<list>:counts"),
+# `keep` itself, and the last batch's receive time, which a standby that takes over
+# counts from.
 _APPEND = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local a = 3
 for i = 2, #KEYS, 2 do
-  local epoch, keep, count = ARGV[a], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  if redis.call('HGET', KEYS[i], 'epoch') ~= epoch or keep == 0 or ARGV[a + 4] == '1' then
-    redis.call('DEL', KEYS[i + 1])
+  local epoch, keep, n = ARGV[a], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local head = redis.call('HMGET', KEYS[i], 'epoch', 'kept')
+  local kept = tonumber(head[2]) or 0
+  local counts = KEYS[i + 1] .. ':counts'
+  if head[1] ~= epoch or keep == 0 or ARGV[a + 4] == '1' then
+    redis.call('DEL', KEYS[i + 1], counts)
+    kept = 0
   end
-  redis.call('HSET', KEYS[i], 'epoch', epoch, 'seq', ARGV[a + 1], 'ts', ARGV[2])
-  a = a + 5
-  if keep > 0 and count > 0 then
-    for j = a, a + count - 1, 500 do
-      redis.call('RPUSH', KEYS[i + 1], unpack(ARGV, j, math.min(j + 499, a + count - 1)))
+  if keep > 0 and n > 0 then
+    redis.call('RPUSH', KEYS[i + 1], ARGV[a + 5])
+    redis.call('RPUSH', counts, n)
+    kept = kept + n
+    while true do
+      local count = tonumber(redis.call('LINDEX', counts, 0))
+      if not count or kept - count < keep then break end
+      redis.call('LPOP', KEYS[i + 1])
+      redis.call('LPOP', counts)
+      kept = kept - count
     end
-    redis.call('LTRIM', KEYS[i + 1], -keep, -1)
   end
-  a = a + count
+  redis.call('HSET', KEYS[i], 'epoch', epoch, 'seq', ARGV[a + 1], 'ts', ARGV[2],
+             'kept', kept, 'keep', keep)
+  a = a + 6
 end
 return 1
 """
 
 _REPLAY = """
-local head = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
-local epoch = head[1] or ''
-local latest = tonumber(head[2] or '0')
-local since, last = tonumber(ARGV[1]), tonumber(ARGV[3])
-local begin = since
-if since < 0 then
-  begin = math.max(0, latest - last)
-elseif (ARGV[2] ~= '' and ARGV[2] ~= epoch) or since > latest then
-  begin = 0
-end
-local n = math.min(latest - begin, redis.call('LLEN', KEYS[2]))
-if n <= 0 then return {epoch, latest, {}} end
-return {epoch, latest, redis.call('LRANGE', KEYS[2], -n, -1)}
+local head = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'keep')
+return {head[1] or '', head[2] or '0', head[3] or '0', redis.call('LRANGE', KEYS[2], 0, -1)}
 """
 
 
+def _batch_entry(first: int, envelopes: list[bytes], ts: float) -> bytes:
+    return b"%d %d %.3f " % (first, len(envelopes), ts) + b"\x00".join(envelopes)
+
+
+def _batch_entries(raw: bytes) -> list[tuple[int, float, bytes]]:
+    """(seq, receive time, envelope) of one stored batch; [] for one that does not parse."""
+    try:
+        first, count, stamp, body = raw.split(b" ", 3)
+        envelopes = body.split(b"\x00")
+        if len(envelopes) != int(count):
+            return []
+        seq, ts = int(first), float(stamp)
+    except ValueError:
+        return []
+    return [(seq + index, ts, envelope) for index, envelope in enumerate(envelopes)]
+
+
 class RedisHistory:
-    """Per topic, a hash ``<prefix>:head:<key>`` (epoch, seq) and a list
-    ``<prefix>:recent:<key>`` of at most its history's entries; written by one script per
-    batch, so that a reader never sees a seq without its messages."""
+    """Per topic, a hash ``<prefix>:head:<key>`` (the numbering and what is kept) and a
+    list ``<prefix>:batches:<key>`` of its last batches; written by one script per batch,
+    which checks the writer's lease too, so that a reader never sees a seq without its
+    messages and a writer that lost its lease writes nothing."""
 
     def __init__(self, url: str, size: int, prefix: str = "zmqfeed") -> None:
         import redis.asyncio as redis
@@ -170,7 +192,7 @@ class RedisHistory:
         self._replay = self._redis.register_script(_REPLAY)
 
     def _keys(self, key: str) -> tuple[str, str]:
-        return f"{self.prefix}:head:{key}", f"{self.prefix}:recent:{key}"
+        return f"{self.prefix}:head:{key}", f"{self.prefix}:batches:{key}"
 
     async def latest(self, key: str) -> Numbering | None:
         epoch, seq = await self._redis.hmget(self._keys(key)[0], ["epoch", "seq"])  # type: ignore[misc]
@@ -188,11 +210,10 @@ class RedisHistory:
         for key, kept in batches.items():
             keep = capped(kept.history, self.size)
             envelopes = kept.envelopes[-keep:] if keep else []
+            first = kept.last - len(envelopes) + 1
             keys.extend(self._keys(key))
             args += [kept.epoch, kept.last, keep, len(envelopes), "1" if kept.fresh else "0"]
-            if envelopes:
-                stamp = b"%.3f " % kept.ts
-                args += [stamp + envelope for envelope in envelopes]
+            args.append(_batch_entry(first, envelopes, kept.ts) if envelopes else b"")
         if not await self._append(keys=keys, args=args):
             raise Fenced(f"{lease} no longer holds token {token}")
 
@@ -212,16 +233,26 @@ class RedisHistory:
         last: int = 0,
         max_age: float = 0,
     ) -> Replay:
-        args: list[int | str] = [-1 if since is None else since, epoch or "", last]
-        current, latest, raw = await self._replay(keys=list(self._keys(key)), args=args)
-        entries = []
-        for entry in raw:
-            stamp, _, envelope = entry.partition(b" ")
-            entries.append((float(stamp), envelope))
-        envelopes = [envelope for _, envelope in _fresh(entries, max_age)]
-        latest = int(latest)
-        epoch_text = current.decode() if isinstance(current, bytes) else str(current or "")
-        return Replay(latest, envelopes, latest - len(envelopes) + 1, epoch_text)
+        current, latest_raw, keep_raw, raw = await self._replay(keys=list(self._keys(key)))
+        current = current.decode() if isinstance(current, bytes) else str(current or "")
+        latest, keep = int(latest_raw), int(keep_raw)
+        begin = start(since, epoch, current, latest, last)
+        # The messages after `begin`, newest first, as long as their seqs follow on to the
+        # latest and no more than the topic keeps.
+        kept: list[tuple[float, bytes]] = []
+        expected = latest
+        for batch in reversed(raw):
+            for seq, ts, envelope in reversed(_batch_entries(batch)):
+                if seq != expected or seq <= begin or len(kept) >= keep:
+                    break
+                kept.append((ts, envelope))
+                expected -= 1
+            else:
+                continue
+            break
+        kept.reverse()
+        envelopes = [envelope for _, envelope in _fresh(kept, max_age)]
+        return Replay(latest, envelopes, latest - len(envelopes) + 1, current)
 
     async def close(self) -> None:
         await self._redis.aclose()
