@@ -1,4 +1,4 @@
-"""End-to-end benchmark of zmqfeed against its baselines (issue 3); run with ``python -m bench``.
+"""End-to-end benchmark of zmqfeed against its baselines; run with ``python -m bench``.
 
 Every part runs in its own process: a ZeroMQ publisher (:mod:`bench.publisher`), the system
 under test (:mod:`bench.systems`), and WebSocket client processes (:mod:`bench.client`).

@@ -1,4 +1,4 @@
-"""``python -m bench [--quick]``: the end-to-end benchmark, baselines side by side (issue 3)."""
+"""``python -m bench [--quick]``: the end-to-end benchmark, baselines side by side."""
 
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ class Site:
         )
 
     def configure(self, doc: dict, *args: str) -> None:
-        """Load a configuration document (DESIGN.md §3) as `zmq_feeds import` does."""
+        """Load a configuration document (README: Configuration) as `zmq_feeds import` does."""
         self.manage("zmq_feeds", "import", "-", *args, input=json.dumps(doc))
 
     def shell(self, code: str) -> str:

@@ -1,4 +1,4 @@
-"""The WebSocket protocol (DESIGN.md §4) as pure functions: requests in, frames out."""
+"""The WebSocket protocol (docs/protocol.md) as pure functions: requests in, frames out."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Feeds and topics in Django's admin (staff only, as the admin is).
 
-Changes made here reach running subscribers and consumers within seconds (DESIGN.md §3):
+Changes made here reach running subscribers and consumers within seconds:
 they reload the catalog, so nothing here needs to signal them.
 """
 

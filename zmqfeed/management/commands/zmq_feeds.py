@@ -1,4 +1,4 @@
-"""Feeds and topics to and from JSON (DESIGN.md §3), for version control and moving sites."""
+"""Feeds and topics to and from JSON (README: Configuration), for version control."""
 
 from __future__ import annotations
 
