@@ -181,6 +181,16 @@ class Server:
 
 
 @pytest.fixture
+def ctx():
+    """A ZeroMQ context for a test's publishers, destroyed after it."""
+    import zmq.asyncio
+
+    c = zmq.asyncio.Context()
+    yield c
+    c.destroy(linger=0)
+
+
+@pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
     s = Site(tmp_path)
     yield s

@@ -13,7 +13,6 @@ import contextlib
 
 import pytest
 import redis
-import zmq.asyncio
 
 from tests.conftest import Site, stop
 from tests.support import (
@@ -32,13 +31,6 @@ from tests.support import (
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 90))
-
-
-@pytest.fixture
-def ctx():
-    c = zmq.asyncio.Context()
-    yield c
-    c.destroy(linger=0)
 
 
 async def replayed(ws, count: int) -> list[dict]:

@@ -201,13 +201,6 @@ def server(site, keys, ports):
     return site.daphne()
 
 
-@pytest.fixture
-def ctx():
-    c = zmq.asyncio.Context()
-    yield c
-    c.destroy(linger=0)
-
-
 class CurvePublisher:
     """A PUB socket connecting to the gateway: a CURVE client with ``key``, else plaintext."""
 

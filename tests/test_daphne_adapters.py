@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import zmq.asyncio
 from prometheus_client import REGISTRY, generate_latest
 from twisted.internet import abstract, tcp
 
@@ -336,13 +335,6 @@ async def receive_frames(site: Site, server: Server, ctx, slug: str) -> int:
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
-
-
-@pytest.fixture
-def ctx() -> Iterator[zmq.asyncio.Context]:
-    c = zmq.asyncio.Context()
-    yield c
-    c.destroy(linger=0)
 
 
 def spawn_server(site: Site, port: int, args: list[str], log_name: str, env=None) -> Server:

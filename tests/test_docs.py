@@ -157,7 +157,7 @@ def _rebuilt(frame: dict) -> dict:
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a batch has no holes"
         envelopes = [_envelope(m) for m in messages]
         if replayed:
-            [text] = protocol.replayed(envelopes, 1 << 20)
+            [(text, _)] = protocol.replayed(envelopes, 1 << 20)
             return json.loads(text)
         return json.loads(protocol.batch_frame(envelopes))
     if kind == "gap":

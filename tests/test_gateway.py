@@ -10,7 +10,6 @@ import urllib.request
 
 import pytest
 import websockets
-import zmq.asyncio
 
 from tests.conftest import Site
 from tests.support import (
@@ -39,13 +38,6 @@ def site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(site):
     return site.daphne()
-
-
-@pytest.fixture
-def ctx():
-    c = zmq.asyncio.Context()
-    yield c
-    c.destroy(linger=0)
 
 
 def run(coro):

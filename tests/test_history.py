@@ -234,12 +234,12 @@ def test_a_writer_whose_lease_was_taken_writes_nothing(redis_url: str) -> None:
     asyncio.run(main())
 
 
-def test_a_fresh_batch_drops_what_was_kept_before_a_hole(run) -> None:
+def test_a_batch_that_skips_seqs_drops_what_was_kept_before_the_hole(run) -> None:
     """A switch-over skips seqs: what was kept before them no longer follows on."""
 
     async def body(h) -> None:
         await h.append({"k": kept(1, envs(1, 3))})
-        await h.append({"k": kept(8, [], fresh=True)})
+        await h.append({"k": kept(8, [])})  # seqs 4..7 skipped
         await h.append({"k": kept(8, envs(8, 9))})
         assert await h.replay("k", 0) == Replay(9, envs(8, 9), 8, "e")
 
@@ -437,7 +437,7 @@ def test_a_dotted_path_is_honoured_whatever_the_layer(settings) -> None:
         ("zmqfeed.history.NoSuchHistory", "does not import"),
         ("nodots", "does not import"),
         ("zmqfeed.history.get_history", "is not a class"),
-        (f"{__name__}.NotAHistory", "is not a history: it has no latest, append, replay"),
+        (f"{__name__}.NotAHistory", "is not a history: it has no latest, append, replay, stamps"),
         (42, "must be a dotted path"),
     ],
 )

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import websockets
-import zmq.asyncio
 from autobahn.exception import PayloadExceededError
 from autobahn.websocket.protocol import TrafficStats
 from daphne.ws_protocol import WebSocketProtocol
@@ -220,13 +219,6 @@ async def publish_event_then_small_ones(site: Site, server: Server, ctx, slug: s
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 90))
-
-
-@pytest.fixture
-def ctx() -> Iterator[zmq.asyncio.Context]:
-    c = zmq.asyncio.Context()
-    yield c
-    c.destroy(linger=0)
 
 
 @pytest.mark.parametrize(

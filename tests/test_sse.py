@@ -12,7 +12,6 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-import zmq.asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -55,12 +54,24 @@ def test_one_topic_ids_round_trip(epoch, seq):
 @given(st.dictionaries(st.tuples(slugs, slugs), st.tuples(epochs, seqs), max_size=20))
 def test_several_topic_ids_round_trip(positions):
     positions = {key: Position(*value) for key, value in positions.items()}
-    id = sse.many_id(positions)
+    id = sse.Ids(positions).id
     if not positions:
         assert id is None
         return
     assert id is not None and "\n" not in id and "\r" not in id
     assert sse.parse_many(id) == positions
+
+
+def test_a_several_topic_id_follows_its_topics_as_they_move_and_go():
+    ids = sse.Ids({("a", "x"): Position("e1", 5), ("b", "y"): Position("e2", 7)})
+    assert ids.id == "a/x@e1:5,b/y@e2:7"
+    ids.move("a", "x", Position("e1", 6))
+    assert ids.id == "a/x@e1:6,b/y@e2:7"
+    ids.keep({("b", "y")})  # access to a/x was taken away: a resume must not ask for it
+    assert ids.id == "b/y@e2:7"
+    ids.move("c", "z", Position("bad\nepoch", 1))  # what cannot go in an id stays out
+    assert ids.id == "b/y@e2:7"
+    assert sse.Ids().id is None
 
 
 def test_unreadable_parts_are_left_out_and_the_first_of_a_topic_wins():
@@ -288,13 +299,6 @@ def site(tmp_path_factory) -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def server(site):
     return site.daphne()
-
-
-@pytest.fixture
-def ctx():
-    c = zmq.asyncio.Context()
-    yield c
-    c.destroy(linger=0)
 
 
 def configure(site: Site, slug: str, pub: Publisher, topics: list[dict] | None = None) -> None:

@@ -78,6 +78,19 @@ class Stack:
             assert time.monotonic() < deadline, self.site.log(name)[-2000:]
             await asyncio.sleep(0.05)
 
+    async def start(self, first: subprocess.Popen | None = None):
+        """A holder (``first``, or a new subscriber), a standby with its socket connected,
+        a daphne, and a client receiving: (holder, standby, server, client)."""
+        first = first or self.subscriber()
+        await self.until_held(first)
+        second = self.subscriber()
+        await self.standing_by()
+        server = self.site.daphne()
+        ws = await connect(server)
+        await subscribe(ws, "sb", "all")
+        await until_flowing(self.pub, ws, "t", "0")
+        return first, second, server, ws
+
     @contextlib.asynccontextmanager
     async def traffic(self, ws, rate: float = 200):
         """Publish at a steady rate and collect what `ws` receives, until the block ends."""
@@ -145,19 +158,12 @@ def stack(tmp_path, redis_url):
 def test_a_standby_takes_over_a_killed_subscriber_with_one_gap_and_no_duplicate(stack):
     async def main():
         site = stack.site
-        first = stack.subscriber()
-        await stack.until_held(first)
-        second = stack.subscriber()
-        await stack.standing_by()
-        server = site.daphne()
+        first, second, server, ws = await stack.start()
         site.create_user("op", staff=True)
         site.shell(
             "from django.contrib.auth.models import User\n"
             "User.objects.filter(username='op').update(is_superuser=True)"
         )
-        ws = await connect(server)
-        await subscribe(ws, "sb", "all")
-        await until_flowing(stack.pub, ws, "t", "0")
         active, standby = first, second
         takeovers = []
         async with stack.traffic(ws):
@@ -207,13 +213,7 @@ def test_a_standby_takes_over_a_killed_subscriber_with_one_gap_and_no_duplicate(
 def test_a_paused_holder_is_fenced_and_writes_no_number_after_its_successor(stack):
     async def main():
         site = stack.site
-        first = stack.subscriber()
-        await stack.until_held(first)
-        second = stack.subscriber()
-        server = site.daphne()
-        ws = await connect(server)
-        await subscribe(ws, "sb", "all")
-        await until_flowing(stack.pub, ws, "t", "0")
+        first, second, server, ws = await stack.start()
         async with stack.traffic(ws):
             await asyncio.sleep(1.0)
             first.send_signal(signal.SIGSTOP)  # paused past its lease
@@ -309,13 +309,7 @@ def test_a_holder_cut_off_from_redis_is_replaced_and_cannot_write_when_it_return
             "subscriber-cut.log",
             {"REDIS_URL": f"redis://127.0.0.1:{port}/{database}"},
         )
-        await stack.until_held(first)
-        second = stack.subscriber()
-        await stack.standing_by()
-        server = site.daphne()
-        ws = await connect(server)
-        await subscribe(ws, "sb", "all")
-        await until_flowing(stack.pub, ws, "t", "0")
+        first, second, _, ws = await stack.start(first)
         async with stack.traffic(ws):
             await asyncio.sleep(1.0)
             before = len(stack.messages())

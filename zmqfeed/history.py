@@ -39,10 +39,15 @@ class History(Protocol):
     async def append(self, batches: dict[str, Kept], fence: Fence | None = None) -> None:
         """Keep each topic's envelopes (none: only record where its numbering stands).
 
-        A batch of another epoch than the one kept, or marked ``fresh``, starts the topic's
-        kept messages again. With a ``fence``, nothing is written (and :class:`Fenced` is
-        raised) unless the lease still holds its token.
+        A batch of another epoch than the one kept, or one that does not follow on from the
+        latest seq (a switch-over skipped some), starts the topic's kept messages again. With
+        a ``fence``, nothing is written (and :class:`Fenced` is raised) unless the lease
+        still holds its token.
         """
+
+    async def stamps(self, keys: list[str]) -> dict[str, float]:
+        """When each topic's last batch was received (topics never written: absent): where a
+        standby that takes over starts counting what nobody numbered."""
 
     async def replay(
         self,
@@ -73,6 +78,7 @@ class MemoryHistory:
         # Per topic, the kept envelopes and, beside them, their receive times: two deques of
         # one length, filled by C-level extends (a tuple per message cost 20 times more).
         self._recent: dict[str, tuple[deque[bytes], deque[float]]] = {}
+        self._stamps: dict[str, float] = {}
 
     async def latest(self, key: str) -> Numbering | None:
         return self._heads.get(key)
@@ -84,7 +90,8 @@ class MemoryHistory:
             self._heads[key] = Numbering(kept.epoch, kept.last)
             keep = capped(kept.history, self.size)
             recent = self._recent.get(key)
-            same = head is not None and head.epoch == kept.epoch and not kept.fresh
+            self._stamps[key] = kept.ts
+            same = head is not None and head.epoch == kept.epoch and kept.first == head.seq + 1
             if recent is None or recent[0].maxlen != keep or not same:
                 old = recent if same and recent else ((), ())
                 recent = self._recent[key] = (deque(old[0], keep), deque(old[1], keep))
@@ -92,6 +99,9 @@ class MemoryHistory:
                 envelopes = kept.envelopes[-keep:] if len(kept.envelopes) > keep else kept.envelopes
                 recent[0].extend(envelopes)
                 recent[1].extend(repeat(kept.ts, len(envelopes)))
+
+    async def stamps(self, keys: list[str]) -> dict[str, float]:
+        return {key: self._stamps[key] for key in keys if key in self._stamps}
 
     async def replay(
         self,
@@ -127,10 +137,11 @@ if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 local a = 3
 for i = 2, #KEYS, 2 do
   local epoch, keep, n = ARGV[a], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local head = redis.call('HMGET', KEYS[i], 'epoch', 'kept')
+  local head = redis.call('HMGET', KEYS[i], 'epoch', 'kept', 'seq')
   local kept = tonumber(head[2]) or 0
   local counts = KEYS[i + 1] .. ':counts'
-  if head[1] ~= epoch or keep == 0 or ARGV[a + 4] == '1' then
+  local follows = not head[3] or tonumber(head[3]) + 1 == tonumber(ARGV[a + 4])
+  if head[1] ~= epoch or keep == 0 or not follows then
     redis.call('DEL', KEYS[i + 1], counts)
     kept = 0
   end
@@ -212,7 +223,7 @@ class RedisHistory:
             envelopes = kept.envelopes[-keep:] if keep else []
             first = kept.last - len(envelopes) + 1
             keys.extend(self._keys(key))
-            args += [kept.epoch, kept.last, keep, len(envelopes), "1" if kept.fresh else "0"]
+            args += [kept.epoch, kept.last, keep, len(envelopes), kept.first]
             args.append(_batch_entry(first, envelopes, kept.ts) if envelopes else b"")
         if not await self._append(keys=keys, args=args):
             raise Fenced(f"{lease} no longer holds token {token}")
@@ -286,7 +297,9 @@ def backend_class(path: str) -> type:
     if not isinstance(cls, type):
         raise ImproperlyConfigured(f"{path!r} is not a class but {type(cls).__name__} {cls!r}")
     missing = [
-        name for name in ("latest", "append", "replay") if not callable(getattr(cls, name, None))
+        name
+        for name in ("latest", "append", "replay", "stamps")
+        if not callable(getattr(cls, name, None))
     ]
     if missing:
         raise ImproperlyConfigured(

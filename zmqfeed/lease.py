@@ -70,8 +70,11 @@ class Holder:
         return {"host": self.host, "pid": self.pid, "since": self.since, "token": self.token}
 
 
+PREFIX = "zmqfeed"  # of the keys, as the history's
+
+
 class Leases:
-    def __init__(self, url: str, ttl: float, prefix: str = "zmqfeed") -> None:
+    def __init__(self, url: str, ttl: float, prefix: str = PREFIX) -> None:
         import redis.asyncio as redis
 
         self.ttl_ms = max(1, int(ttl * 1000))
@@ -83,11 +86,10 @@ class Leases:
         self._break = self._redis.register_script(_BREAK)
 
     def key(self, feed: str) -> str:
-        return f"{self.prefix}:lease:{feed}"
+        return _key(self.prefix, "lease", feed)
 
     def _keys(self, feed: str) -> list[str]:
-        p = self.prefix
-        return [f"{p}:lease:{feed}", f"{p}:fence:{feed}", f"{p}:holder:{feed}"]
+        return [_key(self.prefix, kind, feed) for kind in ("lease", "fence", "holder")]
 
     async def acquire(self, feed: str) -> int | None:
         """The new fencing token, or None when another process holds the feed.
@@ -125,6 +127,21 @@ class Leases:
         await self._redis.aclose()
 
 
+def _key(prefix: str, kind: str, feed: str) -> str:
+    return f"{prefix}:{kind}:{feed}"
+
+
+def url() -> str | None:
+    """The Redis that holds this site's leases, or None when it runs none: embedded mode
+    (the server process numbers every feed itself), another history, or LEASE_TTL 0."""
+    from . import conf
+    from .history import REDIS, backend_path, redis_url
+
+    if not conf.get()["LEASE_TTL"] or backend_path() != REDIS:
+        return None
+    return redis_url()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -141,17 +158,17 @@ def holders(slugs: list[str]) -> dict[str, Holder | None] | None:
 
     Raises what redis raises when Redis cannot be reached.
     """
-    from . import conf
-    from .history import REDIS, backend_path, redis_url
-
-    url = redis_url()
-    if not conf.get()["LEASE_TTL"] or backend_path() != REDIS or not url or not slugs:
+    where = url()
+    if where is None:
         return None
+    if not slugs:
+        return {}
     import redis
 
-    client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    client = redis.Redis.from_url(where, socket_timeout=1.0, socket_connect_timeout=1.0)
     try:
-        values: list[Any] = client.mget([f"zmqfeed:holder:{slug}" for slug in slugs])  # type: ignore[assignment]
+        keys = [_key(PREFIX, "holder", slug) for slug in slugs]
+        values: list[Any] = client.mget(keys)  # type: ignore[assignment]
     finally:
         client.close()
     return {slug: Holder.parse(value) for slug, value in zip(slugs, values, strict=True)}

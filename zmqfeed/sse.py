@@ -160,12 +160,8 @@ class Stream(SessionShell):
         self._unsent = 0
         self._wake = asyncio.Event()
         self._ended = False
-        # Several topics: each one's part of the id, kept from Last-Event-ID until it moves.
-        self._parts: dict[Topic, str] = {}
-        for (feed, topic), position in resume.items():
-            part = sse.many_part(feed, topic, position)
-            if part is not None and not single:
-                self._parts[(feed, topic)] = part
+        # Several topics: the id, each topic's part kept from Last-Event-ID until it moves.
+        self._ids = sse.Ids({} if single else resume)
         # Released by :meth:`_stop`; also should the response never be iterated at all.
         self._release = weakref.finalize(self, node.admission().release, *admitted)
 
@@ -245,12 +241,9 @@ class Stream(SessionShell):
                 id = sse.one_id(at.epoch, at.seq)
             else:
                 assert self.session is not None
-                if len(self._parts) > len(self.session.subs):  # a topic was taken away
-                    self._parts = {k: v for k, v in self._parts.items() if k in self.session.subs}
-                part = sse.many_part(at.feed, at.topic, Position(at.epoch, at.seq))
-                if part is not None:
-                    self._parts[(at.feed, at.topic)] = part
-                id = ",".join(self._parts.values()) or None
+                self._ids.keep(self.session.subs.keys())
+                self._ids.move(at.feed, at.topic, Position(at.epoch, at.seq))
+                id = self._ids.id
         return sse.event(data, id)
 
     async def _transmit(self, send: Send) -> None:

@@ -83,8 +83,10 @@ class FeedReader:
         # nothing, until it holds the feed's lease: :meth:`take_over`.
         self.standby = standby
         self.fence: Fence | None = None
+        # Two events: a take-over that fails must wake the loop (`_ready`: no take-over is
+        # writing) but not open a bound feed's socket (`_promoted`: it numbers the feed).
         self._promoted = asyncio.Event()
-        self._ready = asyncio.Event()  # cleared while a take-over writes its numbering
+        self._ready = asyncio.Event()
         self._ready.set()
         if not standby:
             self._promoted.set()
@@ -215,7 +217,7 @@ class FeedReader:
         (as a gap clients will see) the messages this standby saw arrive after the last
         batch its predecessor wrote, which nobody numbered."""
         keys = list(self.router.routes)
-        stamps = await self.history.stamps(keys) if hasattr(self.history, "stamps") else {}
+        stamps = await self.history.stamps(keys)
         heads = {key: await self.history.latest(key) for key in keys}
         # From here to the switch nothing awaits: every batch read until now is counted, and
         # every later one numbered (once the new numbering is written: `_ready`).
@@ -231,7 +233,8 @@ class FeedReader:
                 missed = sum(counts.get(key, 0) for ts, counts in self._watched if ts > since)
             route.epoch, route.seq = epoch, seq + missed
             skipped += missed
-            kept[key] = Kept(epoch, route.seq + 1, [], now, route.history, fresh=missed > 0)
+            # A first seq past the history's latest: what was kept before no longer follows.
+            kept[key] = Kept(epoch, route.seq + 1, [], now, route.history)
         watched, self._watched = self._watched, deque(maxlen=WATCHED_BATCHES)
         fence = (lease, token)
         self.standby, self.fence = False, fence

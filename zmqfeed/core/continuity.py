@@ -36,9 +36,6 @@ class Kept:
     envelopes: list[bytes]
     ts: float  # when the gateway received the batch (the age limit's clock)
     history: int | None = None  # the topic's `history`: None for the server's HISTORY_SIZE
-    # The seqs before `first` are not all kept (a switch-over skipped some): drop the kept
-    # messages, whose seqs a replay would otherwise take as following on.
-    fresh: bool = False
 
     @property
     def last(self) -> int:

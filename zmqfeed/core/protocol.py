@@ -155,15 +155,10 @@ BATCH_OVERHEAD = len(BATCH_HEAD) + 2  # and "]}"
 REPLAYED_HEAD = b'{"type":"batch","replayed":true,"messages":['
 
 
-def replayed(envelopes: list[bytes], limit: int) -> list[str]:
+def replayed(envelopes: list[bytes], limit: int) -> list[tuple[str, int]]:
     """Messages from the history (a replay after `since`, a topic's last values), as
-    `batch` frames marked ``"replayed": true`` of at most ``limit`` bytes; sent to one
-    client, so built for it."""
-    return [text for text, _ in replayed_runs(envelopes, limit)]
-
-
-def replayed_runs(envelopes: list[bytes], limit: int) -> list[tuple[str, int]]:
-    """As :func:`replayed`, each frame with the number of messages it holds."""
+    `batch` frames marked ``"replayed": true`` of at most ``limit`` bytes, each with the
+    number of messages it holds; sent to one client, so built for it."""
     if not envelopes:
         return []
     return [

@@ -256,7 +256,7 @@ class ClientSession:
             if replay.first > begin + 1:
                 self._gap(sub, begin + 1, replay.first - 1, "history")
         seq = replay.first - 1
-        for text, count in protocol.replayed_runs(replay.envelopes, self.limits.max_frame):
+        for text, count in protocol.replayed(replay.envelopes, self.limits.max_frame):
             seq += count
             self._send(text, At(feed, topic, replay.epoch, seq))
         sub.last, sub.epoch = replay.latest, replay.epoch

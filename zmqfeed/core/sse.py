@@ -16,7 +16,7 @@ and a topic without a position is subscribed as new), never an exception.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import NamedTuple
 
 from .continuity import EPOCH_MAX
@@ -64,10 +64,29 @@ def many_part(feed: str, topic: str, position: Position) -> str | None:
     return f"{feed}/{topic}@{position.epoch}:{position.seq}"
 
 
-def many_id(positions: Mapping[Topic, Position]) -> str | None:
-    """The id of a several-topic stream: each topic's position (None: none known)."""
-    parts = (many_part(feed, topic, p) for (feed, topic), p in positions.items())
-    return ",".join(part for part in parts if part) or None
+class Ids:
+    """A several-topic stream's id as its topics move: a topic's part is made when it moves,
+    so an event formats one part, not every topic's."""
+
+    def __init__(self, positions: Mapping[Topic, Position] | None = None) -> None:
+        self._parts: dict[Topic, str] = {}
+        for (feed, topic), position in (positions or {}).items():
+            self.move(feed, topic, position)
+
+    def move(self, feed: str, topic: str, position: Position) -> None:
+        part = many_part(feed, topic, position)
+        if part is not None:
+            self._parts[(feed, topic)] = part
+
+    def keep(self, topics: Collection[Topic]) -> None:
+        """Forget the topics the stream no longer has (taken away: access, catalog)."""
+        if len(self._parts) > len(topics):
+            self._parts = {key: part for key, part in self._parts.items() if key in topics}
+
+    @property
+    def id(self) -> str | None:
+        """Every known topic's position (None: none known)."""
+        return ",".join(self._parts.values()) or None
 
 
 def parse_one(value: str | None) -> Position | None:

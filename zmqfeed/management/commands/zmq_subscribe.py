@@ -63,7 +63,7 @@ class Command(BaseCommand):
 
         watcher = get_watcher()
         history = get_history()
-        subscriber = Subscriber(layer, history, watcher, only, self._leases(history))
+        subscriber = Subscriber(layer, history, watcher, only, self._leases())
         task = asyncio.ensure_future(subscriber.run())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,14 +75,9 @@ class Command(BaseCommand):
         self.stdout.write("zmq_subscribe: stopped")
 
     @staticmethod
-    def _leases(history):
+    def _leases():
         """Leases in the history's Redis, so that standbys can run beside this process."""
-        from zmqfeed import conf
-        from zmqfeed.history import RedisHistory, redis_url
-        from zmqfeed.lease import Leases
+        from zmqfeed import conf, lease
 
-        ttl = conf.get()["LEASE_TTL"]
-        url = redis_url()
-        if not ttl or not isinstance(history, RedisHistory) or not url:
-            return None
-        return Leases(url, ttl, prefix=history.prefix)
+        where = lease.url()
+        return lease.Leases(where, conf.get()["LEASE_TTL"]) if where else None
