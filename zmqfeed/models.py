@@ -25,6 +25,8 @@ Payload = _choices("Payload", vocab.PAYLOAD_CHOICES)
 Access = _choices("Access", vocab.ACCESS_CHOICES)
 Compression = _choices("Compression", vocab.COMPRESSION_CHOICES)
 Match = _choices("Match", vocab.MATCH_CHOICES)
+PublishAccess = _choices("PublishAccess", vocab.PUBLISH_ACCESS_CHOICES)
+PublishSocket = _choices("PublishSocket", vocab.PUBLISH_SOCKET_CHOICES)
 
 
 def default_frames() -> list[str]:
@@ -86,6 +88,23 @@ class Feed(models.Model):
         '["*"] for any key (encryption only). Empty: no CURVE. The gateway\'s own key pair '
         "is read from ZMQFEED['CURVE_SECRET_FILE'], never stored here.",
     )
+    publish_endpoints = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_endpoints],
+        help_text="Two-way: where what clients publish goes, e.g. tcp://127.0.0.1:5560. "
+        "Empty: nobody can publish to this feed (see each topic's publish access).",
+    )
+    publish_socket = models.CharField(
+        max_length=vocab.CHOICE_MAX,
+        choices=PublishSocket.choices,
+        default=_FEED["publish_socket"],
+    )
+    publish_bind = models.BooleanField(
+        default=_FEED["publish_bind"],
+        help_text="Off: the gateway connects its publish socket to these endpoints. "
+        "On: it binds them, and the ZeroMQ side connects.",
+    )
     enabled = models.BooleanField(default=_FEED["enabled"])
     max_message_size = models.PositiveIntegerField(
         default=_FEED["max_message_size"],
@@ -122,8 +141,18 @@ class Topic(models.Model):
     access = models.CharField(
         max_length=vocab.CHOICE_MAX, choices=Access.choices, default=_TOPIC["access"]
     )
+    publish_access = models.CharField(
+        max_length=vocab.CHOICE_MAX,
+        choices=PublishAccess.choices,
+        default=_TOPIC["publish_access"],
+        help_text="Who may publish to the topic through the gateway (the feed needs publish "
+        "endpoints).",
+    )
     groups = models.ManyToManyField(
-        Group, blank=True, related_name="zmqfeed_topics", help_text="For access “group”."
+        Group,
+        blank=True,
+        related_name="zmqfeed_topics",
+        help_text="For access (and publish access) “group”.",
     )
     history = models.PositiveIntegerField(
         null=True,
@@ -165,6 +194,7 @@ def load_catalog() -> Catalog:
                 prefix=t.prefix,
                 match=t.match,
                 access=t.access,
+                publish_access=t.publish_access,
                 groups=frozenset(g.name for g in t.groups.all()),
                 history=t.history,
                 history_age=t.history_age,
@@ -185,6 +215,9 @@ def load_catalog() -> Catalog:
                 compression=feed.compression,
                 jupyter_connection_file=feed.jupyter_connection_file,
                 curve_publishers=tuple(feed.curve_publishers or ()),
+                publish_endpoints=tuple(feed.publish_endpoints or ()),
+                publish_socket=feed.publish_socket,
+                publish_bind=feed.publish_bind,
                 enabled=feed.enabled,
                 max_message_size=feed.max_message_size,
                 topics=topics,

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .catalog import TopicConfig
-from .vocabulary import ACCESS_AUTHENTICATED, ACCESS_GROUP, ACCESS_PUBLIC, ACCESS_STAFF
+from .vocabulary import (
+    ACCESS_AUTHENTICATED,
+    ACCESS_GROUP,
+    ACCESS_NOBODY,
+    ACCESS_PUBLIC,
+    ACCESS_STAFF,
+)
 
 
 @dataclass(frozen=True)
@@ -33,14 +39,25 @@ ANONYMOUS = Reader()
 
 def can_read(topic: TopicConfig, reader: Reader) -> bool:
     """Superusers read every topic; to anyone else an unknown access value is closed."""
-    if topic.access == ACCESS_PUBLIC:
+    return allows(topic.access, topic.groups, reader)
+
+
+def can_publish(topic: TopicConfig, reader: Reader) -> bool:
+    """As reading, by the topic's `publish_access`; `nobody` is closed to superusers too."""
+    return topic.publish_access != ACCESS_NOBODY and allows(
+        topic.publish_access, topic.groups, reader
+    )
+
+
+def allows(access: str, groups: frozenset[str], reader: Reader) -> bool:
+    if access == ACCESS_PUBLIC:
         return True
-    if not reader.authenticated:
+    if not reader.authenticated or access == ACCESS_NOBODY:
         return False
-    if reader.superuser or topic.access == ACCESS_AUTHENTICATED:
+    if reader.superuser or access == ACCESS_AUTHENTICATED:
         return True
-    if topic.access == ACCESS_STAFF:
+    if access == ACCESS_STAFF:
         return reader.staff
-    if topic.access == ACCESS_GROUP:
-        return bool(topic.groups & reader.groups)
+    if access == ACCESS_GROUP:
+        return bool(groups & reader.groups)
     return False

@@ -23,6 +23,7 @@ class TopicConfig:
     # Keyword-only (after the positional fields in __init__), but in the vocabulary's order.
     match: str = field(default=TOPIC_DEFAULTS["match"], kw_only=True)
     access: str = TOPIC_DEFAULTS["access"]
+    publish_access: str = field(default=TOPIC_DEFAULTS["publish_access"], kw_only=True)
     groups: frozenset[str] = frozenset()  # TOPIC_DEFAULTS["groups"], as a set
     # Replay and last values: None is the server's HISTORY_SIZE (which also caps it).
     history: int | None = field(default=TOPIC_DEFAULTS["history"], kw_only=True)
@@ -51,6 +52,10 @@ class FeedConfig:
     )
     # Trusted publishers' CURVE public keys (Z85), or ("*",); empty: no CURVE.
     curve_publishers: tuple[str, ...] = field(default=(), kw_only=True)
+    # The outbound socket for what clients publish; no endpoints: publishing is off.
+    publish_endpoints: tuple[str, ...] = field(default=(), kw_only=True)
+    publish_socket: str = field(default=FEED_DEFAULTS["publish_socket"], kw_only=True)
+    publish_bind: bool = field(default=FEED_DEFAULTS["publish_bind"], kw_only=True)
     enabled: bool = FEED_DEFAULTS["enabled"]
     max_message_size: int = FEED_DEFAULTS["max_message_size"]
     topics: tuple[TopicConfig, ...] = ()  # FEED_DEFAULTS["topics"], as a tuple
@@ -58,6 +63,15 @@ class FeedConfig:
     def socket_settings(self) -> tuple:
         """What a change to requires a new socket (topics are re-applied in place)."""
         return (self.endpoints, self.bind, self.framing, self.curve_publishers)
+
+    def publish_settings(self) -> tuple:
+        """What a change to requires a new outbound socket."""
+        return (
+            self.publish_endpoints,
+            self.publish_socket,
+            self.publish_bind,
+            self.curve_publishers,
+        )
 
     def topic(self, slug: str) -> TopicConfig | None:
         for topic in self.topics:

@@ -102,11 +102,26 @@ ACCESS_CHOICES: Final = (
     (ACCESS_GROUP, "members of the groups below"),
 )
 
+# Who may publish to a topic (two-way): nobody by default, else as `access` decides reading.
+ACCESS_NOBODY: Final = "nobody"
+PUBLISH_ACCESS_CHOICES: Final = ((ACCESS_NOBODY, "nobody (publishing is off)"), *ACCESS_CHOICES)
+
+# A feed's outbound socket, for what clients publish.
+PUBLISH_PUB: Final = "pub"
+PUBLISH_PUSH: Final = "push"
+PUBLISH_SOCKET_CHOICES: Final = (
+    (PUBLISH_PUB, "pub (every ZeroMQ subscriber of the topic gets it)"),
+    (PUBLISH_PUSH, "push (one connected peer takes it, in turn)"),
+)
+SUBTOPIC_MAX: Final = 255  # bytes a `publish` may add to the topic's prefix
+
 FRAMINGS: Final = tuple(value for value, _ in FRAMING_CHOICES)
 PAYLOADS: Final = tuple(value for value, _ in PAYLOAD_CHOICES)
 COMPRESSIONS: Final = tuple(value for value, _ in COMPRESSION_CHOICES)
 MATCHES: Final = tuple(value for value, _ in MATCH_CHOICES)
 ACCESS: Final = tuple(value for value, _ in ACCESS_CHOICES)
+PUBLISH_ACCESS: Final = tuple(value for value, _ in PUBLISH_ACCESS_CHOICES)
+PUBLISH_SOCKETS: Final = tuple(value for value, _ in PUBLISH_SOCKET_CHOICES)
 
 # The keys of a feed and of a topic, in the order export writes them.
 FEED_KEYS: Final = (
@@ -121,6 +136,9 @@ FEED_KEYS: Final = (
     "compression",
     "jupyter_connection_file",
     "curve_publishers",
+    "publish_endpoints",
+    "publish_socket",
+    "publish_bind",
     "enabled",
     "max_message_size",
     "topics",
@@ -131,6 +149,7 @@ TOPIC_KEYS: Final = (
     "prefix",
     "match",
     "access",
+    "publish_access",
     "groups",
     "history",
     "history_age",
@@ -151,6 +170,9 @@ FEED_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         "compression": COMPRESSION_NONE,
         "jupyter_connection_file": "",
         "curve_publishers": [],
+        "publish_endpoints": [],  # none: clients cannot publish to the feed
+        "publish_socket": PUBLISH_PUB,
+        "publish_bind": False,
         "enabled": True,
         "max_message_size": MAX_MESSAGE_SIZE_DEFAULT,
         "topics": [],
@@ -161,6 +183,7 @@ TOPIC_DEFAULTS: Final[Mapping[str, Any]] = MappingProxyType(
         "prefix": "",
         "match": MATCH_PREFIX,
         "access": ACCESS_PUBLIC,
+        "publish_access": ACCESS_NOBODY,
         "groups": [],
         "history": None,  # the server's HISTORY_SIZE
         "history_age": 0,  # no age limit
