@@ -11,7 +11,14 @@ from django.core.exceptions import ImproperlyConfigured
 from . import conf, history
 from .daphne import guard, send_limit
 
-POSITIVE_NUMBERS = ("RELOAD_INTERVAL", "CLIENT_RATE", "LOG_INTERVAL", "SLOW_CLIENT_GRACE")
+POSITIVE_NUMBERS = (
+    "RELOAD_INTERVAL",
+    "CLIENT_RATE",
+    "LOG_INTERVAL",
+    "SLOW_CLIENT_GRACE",
+    "PUBLISH_RATE",
+    "PUBLISH_TIMEOUT",
+)
 NON_NEGATIVE_NUMBERS = {  # and what 0 means
     "CONNECT_RATE": "0: no cap",
     "IDLE_TIMEOUT": "0: idle connections are never closed",
@@ -25,6 +32,7 @@ COUNTS = (  # whole numbers of at least 1
     "MAX_CLIENT_FRAME",
     "MAX_CLIENT_BACKLOG",
     "CLIENT_BURST",
+    "PUBLISH_BURST",
     "RCVHWM",
     "MULTICAST_RATE",
     "MAX_BACKLOG_TOTAL",  # 0 allowed, as for those below: no cap

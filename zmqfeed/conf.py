@@ -46,6 +46,12 @@ DEFAULTS: dict[str, Any] = {
     # (renewed every third of it); a standby takes over within about 4/3 of it. 0: no leases,
     # so never run two subscribers for one feed.
     "LEASE_TTL": 3.0,
+    # Two-way: what one connection may publish per second, with a burst (each publish is a
+    # client frame too, within CLIENT_RATE), and how long a publish waits for the subscriber
+    # process that owns the feed's outbound socket before it is refused as `unavailable`.
+    "PUBLISH_RATE": _LIMITS.publish_rate,
+    "PUBLISH_BURST": _LIMITS.publish_burst,
+    "PUBLISH_TIMEOUT": 2.0,
     # Per WebSocket connection limits.
     "MAX_SUBSCRIPTIONS": _LIMITS.max_subscriptions,
     "MAX_CLIENT_FRAME": _LIMITS.max_client_frame,

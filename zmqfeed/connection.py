@@ -20,12 +20,24 @@ from . import conf, identity, metrics, tokens
 from .core.access import ANONYMOUS, Reader
 from .core.catalog import Catalog
 from .core.rates import LogThrottle
-from .core.session import Action, Authenticate, ClientSession, Close, Join, Leave, Send, Shed
+from .core.session import (
+    Action,
+    Authenticate,
+    ClientSession,
+    Close,
+    Join,
+    Leave,
+    Publish,
+    Send,
+    Shed,
+)
 from .history import get_history
+from .outbound import get_sender
 
 __all__ = ["REFUSED", "SessionShell", "reader_of"]
 
 log = logging.getLogger("zmqfeed.connection")
+audit = logging.getLogger("zmqfeed.publish")  # one line per publish (README: Two-way)
 
 REFUSED = {  # why node.admission() refused a connection, by its reason
     "node": "this server holds as many connections as it may (MAX_CONNECTIONS); try again later",
@@ -34,20 +46,31 @@ REFUSED = {  # why node.admission() refused a connection, by its reason
     "rate": "too many connection attempts (CONNECT_RATE); try again later",
 }
 
-_shed_log: LogThrottle | None = None
+_throttle: LogThrottle | None = None
+
+
+def _ready(kind: str, count: int = 1) -> int | None:
+    """The process's throttle for what connections log in bursts (shedding, publish floods)."""
+    global _throttle
+    if _throttle is None:
+        _throttle = LogThrottle(conf.get()["LOG_INTERVAL"])
+    return _throttle.ready(kind, count)
 
 
 def _log_shed(count: int) -> None:
-    global _shed_log
-    if _shed_log is None:
-        _shed_log = LogThrottle(conf.get()["LOG_INTERVAL"])
-    total = _shed_log.ready("shed", count)
+    total = _ready("shed", count)
     if total is not None:
         log.warning(
             "dropped %d message(s) for clients reading slower than their topics arrive "
             "(unsent data over MAX_CLIENT_BACKLOG); they get a gap",
             total,
         )
+
+
+def _log_limited() -> None:
+    total = _ready("limited")
+    if total is not None:
+        audit.warning("refused %d publish(es) over PUBLISH_RATE (rate_limited)", total)
 
 
 async def reader_of(who: identity.Identity, token: bool) -> Reader:
@@ -114,6 +137,11 @@ class SessionShell:
             _log_shed(action.count)
         elif isinstance(action, Close):
             await self._end(action.code)
+        elif isinstance(action, Publish):
+            if action.refused:
+                self.published(action, action.refused)  # the session answered already
+            else:  # off the drainer: frames of topics go on while the owner answers
+                self._spawn(self._publish(action))
 
     async def _join(self, join: Join) -> None:
         assert self.session is not None
@@ -131,6 +159,31 @@ class SessionShell:
                     await self._do(leave)
             raise
         self.session.joined(join.feed, join.topic, replay)
+
+    async def _publish(self, publish: Publish) -> None:
+        outcome = await get_sender().send(publish.feed, publish.frames)
+        self.published(publish, outcome.code, outcome.detail)
+        if self.session is not None and not self.session.closed:
+            self.session.published(publish, outcome.code, outcome.detail)
+            await self.act()
+
+    def published(self, publish: Publish, code: str | None, detail: str = "") -> None:
+        """Count and log a publish: sent, refused by the owner, or by the session."""
+        outcome = code or "published"
+        metrics.PUBLISHES.labels(publish.feed, publish.topic, outcome).inc()
+        if code == "rate_limited":  # a flood is counted, not logged line by line
+            _log_limited()
+            return
+        audit.info(
+            "publish user=%s feed=%s topic=%s zmq_topic=%r bytes=%d outcome=%s%s",
+            self.who.user_id if self.who.user_id is not None else "anonymous",
+            publish.feed,
+            publish.topic,
+            publish.zmq_topic,
+            publish.size,
+            outcome,
+            f" ({detail})" if code else "",
+        )
 
     async def _authenticate(self, auth: Authenticate) -> None:
         """An ``auth`` frame: the token's user, from now on (and followed like any other)."""

@@ -55,3 +55,13 @@ SWITCHOVER_LOST = Counter(
     "(clients get a gap)",
     ["feed"],
 )
+PUBLISHES = Counter(
+    "zmqfeed_publishes",
+    "Client publishes by outcome: published, or the error code they were refused with",
+    ["feed", "topic", "outcome"],
+)
+PUBLISH_EXPIRED = Counter(
+    "zmqfeed_publish_expired",
+    "Publishes the feed's subscriber process took after their deadline, refused",
+    ["feed"],
+)

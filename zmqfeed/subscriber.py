@@ -30,6 +30,7 @@ from .core.vocabulary import FRAMING_JUPYTER
 from .endpoints import MULTICAST, MULTICAST_REMEDY, parse_endpoint, transport_available
 from .history import Fence, Fenced, History
 from .lease import Leases
+from .outbound import Outlet
 from .preflight import start_problem
 from .watch import CatalogWatcher
 
@@ -108,6 +109,9 @@ class FeedReader:
         self.batches = metrics.BATCHES.labels(feed.slug)
         self.routed: dict[str, Any] = {}  # topic key → its ROUTED counter
         self.key_stamp: tuple[int, int] | None = None  # of the Jupyter connection file read
+        # The feed's outbound socket for what clients publish: its numberer's alone.
+        self.outlet: Outlet | None = None
+        self._owning = False  # the outlet follows the feed's publish settings
 
     # Configuration
 
@@ -149,6 +153,25 @@ class FeedReader:
         }
         if self.sock is not None:
             self._apply_filters(self.sock)
+        if self._owning:
+            await self._set_outlet()
+
+    async def _own(self) -> None:
+        """Once this process numbers the feed, it owns the outbound socket too."""
+        await self._promoted.wait()
+        self._owning = True
+        await self._set_outlet()
+
+    async def _set_outlet(self) -> None:
+        """The outbound socket as the feed's publish settings say."""
+        if self.outlet is not None:
+            if self.outlet.feed.publish_settings() == self.feed.publish_settings():
+                return
+            await self.outlet.stop()
+            self.outlet = None
+        if self.feed.publish_endpoints:
+            self.outlet = Outlet(self.feed, self.layer, self.ctx, self.throttle)
+            self.outlet.start()
 
     async def key_file_changed(self) -> bool:
         """Whether the Jupyter connection file was written since its key was read."""
@@ -266,6 +289,17 @@ class FeedReader:
         self._watched.append((routed.ts, {t.route.key: len(t.envelopes) for t in routed.topics}))
 
     async def run(self) -> None:
+        owning = asyncio.ensure_future(self._own())
+        try:
+            await self._read()
+        finally:
+            owning.cancel()
+            self._owning = False
+            if self.outlet is not None:
+                await self.outlet.stop()
+                self.outlet = None
+
+    async def _read(self) -> None:
         if self.feed.bind:
             # Two processes cannot bind one address: a bound feed's standby waits unbound.
             await self._promoted.wait()

@@ -17,6 +17,7 @@ from typing import Any
 import msgpack
 import orjson
 
+from .catalog import FeedConfig
 from .vocabulary import (
     COMPRESSION_GZIP,
     COMPRESSION_NONE,
@@ -158,3 +159,14 @@ class Encoder:
                 "too_large", f"{size} bytes is over the feed's limit of {self.max_size}"
             )
         return frames
+
+
+def encoder(feed: FeedConfig) -> Encoder:
+    """The feed's encoder: the inverse of :func:`zmqfeed.core.router.decoder`."""
+    return Encoder(
+        feed.framing,
+        feed.payload,
+        feed.max_message_size,
+        separator=feed.separator.encode(),
+        compression=feed.compression,
+    )

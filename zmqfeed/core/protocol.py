@@ -21,6 +21,7 @@ import orjson
 
 from . import sse
 from .continuity import EPOCH_MAX
+from .vocabulary import SUBTOPIC_MAX
 
 ERROR_CODES = (
     "bad_request",
@@ -30,6 +31,7 @@ ERROR_CODES = (
     "rate_limited",
     "too_many_subscriptions",
     "idle",
+    "unavailable",  # a publish no subscriber process could take (none up, queue full)
 )
 _ID_TYPES = (str, int, float)
 _NAME_MAX = 100
@@ -52,6 +54,7 @@ class Request:
     since: int | None = None
     data: Any = None
     epoch: str | None = None  # of `since`, as `subscribed` gave it
+    subtopic: str = ""  # of a `publish`: what is added to the topic's prefix
 
 
 def _name(obj: dict, key: str, id: Any) -> str:
@@ -94,11 +97,16 @@ def parse_request(text: str | bytes) -> Request:
             raise ProtocolError("bad_request", "'auth' needs a 'token' string", id)
         return Request("auth", id, data=token)
     if kind == "publish":
+        feed, topic = _name(obj, "feed", id), _name(obj, "topic", id)
         if "data" not in obj:
             raise ProtocolError("bad_request", "'publish' needs 'data'", id)
-        return Request(
-            "publish", id, _name(obj, "feed", id), _name(obj, "topic", id), data=obj["data"]
-        )
+        subtopic = obj.get("subtopic", "")
+        # orjson refuses lone surrogates, so every string here encodes.
+        if not isinstance(subtopic, str) or len(subtopic.encode()) > SUBTOPIC_MAX:
+            raise ProtocolError(
+                "bad_request", f"'subtopic' must be text of at most {SUBTOPIC_MAX} bytes", id
+            )
+        return Request("publish", id, feed, topic, data=obj["data"], subtopic=subtopic)
     if not isinstance(kind, str):
         raise ProtocolError("bad_request", "frame needs a string 'type'", id)
     raise ProtocolError("bad_request", f"unknown type {kind!r}", id)

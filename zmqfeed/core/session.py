@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from . import protocol
-from .access import Reader, can_read
-from .catalog import Catalog, group_name
+from .access import Reader, can_publish, can_read
+from .catalog import Catalog, FeedConfig, TopicConfig, group_name
 from .continuity import Replay, recovered, start
+from .encoding import Unencodable, encoder
 from .protocol import Frame, ProtocolError, Request
 from .rates import TokenBucket
+from .vocabulary import MATCH_PREFIX
 
 CLOSE_NOT_FOUND = 4404
 CLOSE_FORBIDDEN = 4403
@@ -44,6 +46,8 @@ class Limits:
     rate: float = 50.0
     burst: int = 200
     idle_timeout: float = 60.0  # seconds; 0: never closed for idling
+    publish_rate: float = 10.0  # publishes per second, sustained
+    publish_burst: int = 20
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> Limits:
@@ -55,6 +59,8 @@ class Limits:
             rate=settings["CLIENT_RATE"],
             burst=settings["CLIENT_BURST"],
             idle_timeout=settings["IDLE_TIMEOUT"],
+            publish_rate=settings["PUBLISH_RATE"],
+            publish_burst=settings["PUBLISH_BURST"],
         )
 
 
@@ -122,7 +128,24 @@ class Shed:
     count: int
 
 
-Action = Send | Join | Authenticate | Leave | Close | Shed
+@dataclass(frozen=True)
+class Publish:
+    """Hand ``frames`` to the feed's outbound socket, then call ``published`` with this and
+    the outcome; or, ``refused``, only count and log it. ``size``: the bytes sent."""
+
+    feed: str
+    topic: str
+    zmq_topic: bytes
+    frames: tuple[bytes, ...]
+    id: Any = None
+    refused: str | None = None  # the error code the session answered with: nothing to send
+
+    @property
+    def size(self) -> int:
+        return sum(map(len, self.frames))
+
+
+Action = Send | Join | Authenticate | Leave | Close | Shed | Publish
 
 
 @dataclass
@@ -156,6 +179,7 @@ class ClientSession:
         self._bucket = TokenBucket(limits.rate, limits.burst, clock)
         # Frames over the rate are answered with `rate_limited` until these run out too.
         self._strikes = TokenBucket(limits.rate, limits.burst, clock)
+        self._publishes = TokenBucket(limits.publish_rate, limits.publish_burst, clock)
         # What the shell is to do, in order; an empty outbox is the hot path's one test.
         self.outbox: deque[Action] = deque()
         self._max_backlog = limits.max_backlog
@@ -230,9 +254,7 @@ class ClientSession:
             elif request.type == "auth":
                 self.outbox.append(Authenticate(request.data, request.id))
             else:
-                raise ProtocolError(
-                    "forbidden", "this topic does not accept publishing", request.id
-                )
+                self._publish(request, catalog)
         except ProtocolError as exc:
             self._error(exc)
 
@@ -265,6 +287,15 @@ class ClientSession:
             forwarded = self._forward(sub, frame, 0)
             if forwarded is not None:
                 self._send(forwarded, At(feed, topic, frame.epoch, frame.last))
+
+    def published(self, publish: Publish, code: str | None = None, detail: str = "") -> None:
+        """The outcome of a :class:`Publish`: None, the socket took it; else the error code
+        (``unavailable``: no subscriber process took it)."""
+        where = {"feed": publish.feed, "topic": publish.topic}
+        if code is None:
+            self._send(protocol.reply("published", publish.id, **where))
+        else:
+            self._error(ProtocolError(code, detail, publish.id), **where)
 
     def join_failed(self, feed: str, topic: str) -> None:
         """Joining or the replay failed (e.g. Redis away): forget the half-made subscription."""
@@ -417,6 +448,42 @@ class ClientSession:
                 config.history_age,
             )
         )
+
+    def _publish(self, request: Request, catalog: Catalog) -> None:
+        """Access, rate and what the feed can carry; the frames go out as a Publish. A
+        refusal of a topic that exists is a Publish too (``refused``), for the audit."""
+        feed, topic, id = request.feed, request.topic, request.id
+        feed_config = catalog.feed(feed)
+        config = feed_config.topic(topic) if feed_config and feed_config.enabled else None
+        if feed_config is None or config is None:
+            raise ProtocolError("not_found", f"no topic {topic!r} in feed {feed!r}", id)
+        zmq_topic = config.prefix_bytes + request.subtopic.encode()
+        try:
+            frames = self._frames(request, feed_config, config, zmq_topic)
+        except ProtocolError as exc:
+            self.outbox.append(Publish(feed, topic, zmq_topic, (), id, refused=exc.code))
+            raise
+        self.outbox.append(Publish(feed, topic, zmq_topic, frames, id))
+
+    def _frames(
+        self, request: Request, feed: FeedConfig, topic: TopicConfig, zmq_topic: bytes
+    ) -> tuple[bytes, ...]:
+        id = request.id
+        # Independent of reading: a command topic may take publishes from users who read
+        # nothing of it.
+        if not can_publish(topic, self.reader):
+            raise ProtocolError("forbidden", f"you may not publish to {feed.slug}/{topic.slug}", id)
+        if not feed.publish_endpoints:
+            raise ProtocolError("forbidden", f"feed {feed.slug!r} has no publish endpoints", id)
+        if not self._publishes.take():
+            rate = self.limits.publish_rate
+            raise ProtocolError("rate_limited", f"at most {rate:g} publishes per second", id)
+        if request.subtopic and topic.match != MATCH_PREFIX:
+            raise ProtocolError("bad_request", "an exact topic takes no 'subtopic'", id)
+        try:
+            return tuple(encoder(feed)(zmq_topic, request.data))
+        except Unencodable as exc:
+            raise ProtocolError(exc.code, exc.detail, id) from None
 
     def _unsubscribe(self, request: Request) -> None:
         sub = self.subs.pop((request.feed, request.topic), None)
