@@ -37,6 +37,7 @@ REPLY_FIELDS = {  # the consumer's replies, beside "type" and an optional "id"
     "unsubscribed": {"feed", "topic"},
     "pong": set(),
     "authenticated": {"expires"},
+    "published": {"feed", "topic"},
 }
 SERVER_TYPES = {*REPLY_FIELDS, "message", "batch", "gap", "error"}
 GAP_REASONS = {"history", "slow_consumer", "lost"}

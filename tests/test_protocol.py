@@ -278,6 +278,7 @@ def test_error_codes_are_the_documented_ones() -> None:
         "rate_limited",
         "too_many_subscriptions",
         "idle",
+        "unavailable",
     }
 
 
