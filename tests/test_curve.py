@@ -173,7 +173,7 @@ def site(tmp_path_factory, keys):
 
 @pytest.fixture(scope="module")
 def ports() -> dict[str, int]:
-    return {"listed": free_port(), "any": free_port()}
+    return {"listed": free_port(), "any": free_port(), "out": free_port()}
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +194,15 @@ def server(site, keys, ports):
                     [{"slug": "all"}],
                     bind=True,
                     curve_publishers=["*"],
+                ),
+                feed_doc(  # two-way: the outbound socket is a CURVE server as well
+                    "cmds",
+                    f"tcp://127.0.0.1:{free_port()}",
+                    [{"slug": "all", "publish_access": "public"}],
+                    bind=True,
+                    curve_publishers=[keys["trusted"][0]],
+                    publish_endpoints=[f"tcp://127.0.0.1:{ports['out']}"],
+                    publish_bind=True,
                 ),
             ]
         }
@@ -450,3 +459,40 @@ def test_without_a_key_pair_a_curve_feed_is_not_opened(settings, caplog) -> None
         reader.sock.close(0)
     finally:
         c.term()
+
+
+def test_publishes_reach_only_a_trusted_curve_subscriber(server, keys, ports, ctx) -> None:
+    def sub(key: Path | None) -> zmq.Socket:
+        sock = ctx.socket(zmq.SUB)
+        sock.linger = 0
+        if key is not None:
+            public, secret = zmq.auth.load_certificate(str(key))
+            sock.curve_serverkey = keys["gateway"][0].encode()
+            sock.curve_publickey, sock.curve_secretkey = public, secret
+        sock.subscribe(b"")
+        sock.connect(f"tcp://127.0.0.1:{ports['out']}")
+        return sock
+
+    async def publish(ws, n: int) -> dict:
+        frame = {"type": "publish", "feed": "cmds", "topic": "all", "data": n, "id": n}
+        await ws.send(json.dumps(frame))
+        return await recv(ws)
+
+    async def main():
+        ws = await connect(server)
+        await subscribe(ws, "cmds", "all")
+        plain = sub(None)
+        await asyncio.sleep(1.0)
+        # A plaintext subscriber never completes the handshake: nobody takes the publish.
+        assert (await publish(ws, 0))["code"] == "unavailable"
+        trusted = sub(keys["trusted"][1])
+        deadline = time.monotonic() + 15
+        while (reply := await publish(ws, 1))["type"] != "published":
+            assert reply["code"] == "unavailable" and time.monotonic() < deadline, reply
+            await asyncio.sleep(0.1)
+        assert await asyncio.wait_for(trusted.recv_multipart(), 5) == [b"", b"1"]
+        with pytest.raises(zmq.Again):  # the plaintext one got nothing
+            zmq.Socket.shadow(plain.underlying).recv_multipart(zmq.NOBLOCK)
+        await ws.close()
+
+    run(main())
