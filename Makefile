@@ -64,6 +64,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench $(if $(QUICK),--quick,)
+	$(PY) -m bench.publish $(if $(QUICK),--quick,)
 
 # pyzmq from source against Debian's libzmq, which has epgm/pgm/norm (docs/multicast.md).
 # `make multicast` puts it in .venv (the users' path); `make test-multicast` builds its own
