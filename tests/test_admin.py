@@ -32,6 +32,7 @@ CHANGELIST = "/admin/zmqfeed/feed/"
 TOPIC_INITIAL = {
     "match": "prefix",
     "access": "public",
+    "publish_access": "nobody",
     "history": "",
     "history_age": "0",
     "last_values": "0",
@@ -50,6 +51,8 @@ def feed_form(endpoints: str, *, topics: list[dict[str, Any]] = (), **fields: An
         "separator": " ",
         "compression": "none",
         "jupyter_connection_file": "",
+        "publish_endpoints": "",
+        "publish_socket": "pub",
         "enabled": "on",
         "max_message_size": "1048576",
         "topics-TOTAL_FORMS": str(len(topics)),
@@ -221,6 +224,7 @@ def test_topic_admin_lists_filters_and_requires_groups(admin_client: Client) -> 
         "prefix": "",
         "match": "prefix",
         "access": "group",
+        "publish_access": "nobody",
         "history": "",
         "history_age": "0",
         "last_values": "0",
@@ -384,3 +388,126 @@ def test_the_topic_admin_applies_the_last_values_rule(admin_client: Client) -> N
     response = admin_client.post("/admin/zmqfeed/topic/add/", {**data, "last_values": "2"})
     assert response.status_code == 302  # a null history is the server's HISTORY_SIZE
     assert Topic.objects.get(slug="s").last_values == 2
+
+
+# Two-way publishing
+
+
+def test_publish_endpoints_are_saved_as_a_list_one_per_line(admin_client: Client) -> None:
+    topics = [{"slug": "eur", "name": "EUR", "prefix": "EUR", "publish_access": "authenticated"}]
+    response = admin_client.post(
+        ADD,
+        feed_form(
+            "tcp://127.0.0.1:5556",
+            publish_endpoints="  tcp://127.0.0.1:5560\r\n\r\nipc:///tmp/prices-out.sock  \r\n",
+            publish_socket="push",
+            topics=topics,
+        ),
+    )
+    assert response.status_code == 302, (errors_of(response), inline_errors(response))
+    feed = Feed.objects.get(slug="prices")
+    assert feed.publish_endpoints == ["tcp://127.0.0.1:5560", "ipc:///tmp/prices-out.sock"]
+    assert (feed.publish_socket, feed.publish_bind) == ("push", False)
+    assert feed.topics.get().publish_access == "authenticated"
+    config = load_catalog().feed("prices")
+    assert config is not None and config.publish_endpoints == tuple(feed.publish_endpoints)
+    page = admin_client.get(f"/admin/zmqfeed/feed/{feed.pk}/change/").content.decode()
+    assert "tcp://127.0.0.1:5560\nipc:///tmp/prices-out.sock</textarea>" in page
+    assert "Publishing (two-way)" in page
+    # The inline's publish access stands beside its access.
+    access = page.index('name="topics-0-access"')
+    publish = page.index('name="topics-0-publish_access"')
+    assert access < publish < page.index('name="topics-0-groups"')
+    [select] = re.findall(r'<select name="topics-0-publish_access".*?</select>', page, re.S)
+    assert '<option value="authenticated" selected>' in select
+
+
+def test_no_publish_endpoints_is_the_default(admin_client: Client) -> None:
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556"))
+    assert response.status_code == 302, errors_of(response)
+    feed = Feed.objects.get()
+    assert (feed.publish_endpoints, feed.publish_socket, feed.publish_bind) == ([], "pub", False)
+
+
+@pytest.mark.parametrize(
+    ("publish_endpoints", "says"),
+    [
+        ("udp://h:1", "'udp://h:1': scheme must be one of tcp, ipc, epgm, pgm, norm, not 'udp'"),
+        ("tcp://127.0.0.1:5560\ntcp://127.0.0.1:5560", "'tcp://127.0.0.1:5560' is listed twice"),
+        ("tcp://*:5560", "'tcp://*:5560': * is for binding; to connect, give the receiver's host "
+         "and port (or turn on publish_bind)"),
+    ],
+)  # fmt: skip
+def test_bad_publish_endpoints_are_form_errors(
+    admin_client: Client, publish_endpoints: str, says: str
+) -> None:
+    # bind="on": the feed's own bind does not open the publish socket to a wildcard.
+    fields = {"publish_endpoints": publish_endpoints, "bind": "on"}
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", **fields))
+    assert response.status_code == 200 and not Feed.objects.exists()
+    assert errors_of(response) == {"publish_endpoints": [says]}
+
+
+def test_a_publish_wildcard_needs_publish_bind(admin_client: Client) -> None:
+    fields = {"publish_endpoints": "tcp://*:5560", "publish_bind": "on"}
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", **fields))
+    assert response.status_code == 302, errors_of(response)
+    feed = Feed.objects.get()
+    assert (feed.publish_endpoints, feed.publish_bind, feed.bind) == (["tcp://*:5560"], True, False)
+
+
+JUPYTER_REFUSED = (
+    "A Jupyter kernel signs its messages, so nothing can be published to a 'jupyter' feed: "
+    "leave publish_access 'nobody'."
+)
+
+
+def test_a_jupyter_feed_refuses_publish_access(admin_client: Client) -> None:
+    topics = [
+        {"slug": "iopub", "name": "IOPub", "access": "staff"},  # nobody: fine
+        {"slug": "out", "name": "Out", "access": "staff", "publish_access": "staff"},
+    ]
+    response = admin_client.post(
+        ADD, feed_form("tcp://127.0.0.1:5556", framing="jupyter", topics=topics)
+    )
+    assert response.status_code == 200 and not Feed.objects.exists()
+    assert inline_errors(response) == [{}, {"publish_access": [JUPYTER_REFUSED]}]
+    response = admin_client.post(
+        ADD, feed_form("tcp://127.0.0.1:5556", framing="jupyter", topics=topics[:1])
+    )
+    assert response.status_code == 302, inline_errors(response)
+
+
+def test_a_feed_with_publish_access_cannot_become_jupyter(admin_client: Client) -> None:
+    """The inline's topics are checked against the framing being saved, not the stored one."""
+    feed = Feed.objects.create(slug="prices", name="Prices", endpoints=["tcp://127.0.0.1:5556"])
+    topic = Topic.objects.create(feed=feed, slug="eur", name="EUR", publish_access="public")
+    data = feed_form("tcp://127.0.0.1:5556", framing="jupyter", topics=[
+        {"id": topic.pk, "feed": feed.pk, "slug": "eur", "name": "EUR", "prefix": "",
+         "publish_access": "public"},
+    ])  # fmt: skip
+    data["topics-INITIAL_FORMS"] = "1"
+    response = admin_client.post(f"/admin/zmqfeed/feed/{feed.pk}/change/", data)
+    assert response.status_code == 200
+    assert inline_errors(response) == [{"publish_access": [JUPYTER_REFUSED]}]
+    feed.refresh_from_db()
+    assert feed.framing == "multipart"
+
+
+def test_the_topic_admin_applies_the_publish_rules(admin_client: Client) -> None:
+    multipart = Feed.objects.create(slug="m", name="M", endpoints=["tcp://127.0.0.1:5556"])
+    jupyter = Feed.objects.create(
+        slug="j", name="J", endpoints=["tcp://127.0.0.1:5557"], framing="jupyter"
+    )
+    data = {**TOPIC_INITIAL, "slug": "s", "name": "S", "publish_access": "staff"}
+    response = admin_client.post("/admin/zmqfeed/topic/add/", {**data, "feed": jupyter.pk})
+    assert errors_of(response) == {"publish_access": [JUPYTER_REFUSED]}
+    response = admin_client.post(
+        "/admin/zmqfeed/topic/add/", {**data, "feed": multipart.pk, "publish_access": "group"}
+    )
+    assert errors_of(response) == {"groups": ['Publish_access "group" needs at least one group.']}
+    response = admin_client.post("/admin/zmqfeed/topic/add/", {**data, "feed": multipart.pk})
+    assert response.status_code == 302  # no publish endpoints yet: zmqfeed.W003 says so
+    assert Topic.objects.get(slug="s").publish_access == "staff"
+    response = admin_client.get("/admin/zmqfeed/topic/", {"publish_access__exact": "staff"})
+    assert [t.slug for t in response.context["cl"].result_list] == ["s"]

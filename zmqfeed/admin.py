@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from . import curve, lease
 from .core.vocabulary import (
-    ACCESS_GROUP,
     FEED_DEFAULTS,
     FEED_KEYS,
     FRAME_KINDS,
@@ -28,10 +27,13 @@ from .core.vocabulary import (
 )
 from .models import Feed, TokenGeneration, Topic
 from .schema import (
+    PUBLISH_WORDING,
     connection_file_problem,
     curve_publishers_problems,
     endpoint_list_problems,
     frames_problem,
+    groups_problem,
+    jupyter_publish_problem,
     last_values_problem,
     raw_prefix_problem,
     separator_problem,
@@ -112,6 +114,13 @@ class FeedForm(forms.ModelForm):
         "line, or * alone for any key (encryption only). Empty: no CURVE. Publishers need "
         "the gateway's public key, shown below.",
     )
+    publish_endpoints = LinesField(
+        endpoint_list_problems,
+        required=False,
+        help_text="Two-way: where what clients publish goes, one per line, e.g. "
+        "tcp://127.0.0.1:5560. Empty: nobody can publish to this feed, whatever its topics' "
+        "publish access.",
+    )
 
     class Meta:
         model = Feed
@@ -123,6 +132,12 @@ class FeedForm(forms.ModelForm):
             problems = endpoint_list_problems(data["endpoints"], bind=data["bind"])
             if problems:
                 self.add_error("endpoints", [problem for _, problem in problems])
+        if "publish_endpoints" in data and "publish_bind" in data:
+            problems = endpoint_list_problems(
+                data["publish_endpoints"], bind=data["publish_bind"], **PUBLISH_WORDING
+            )
+            if problems:
+                self.add_error("publish_endpoints", [problem for _, problem in problems])
         if "separator" in data:
             problem = separator_problem(data["separator"])
             if problem:
@@ -143,8 +158,11 @@ class TopicForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if data.get("access") == ACCESS_GROUP and not data.get("groups"):
-            self.add_error("groups", f'Access "{ACCESS_GROUP}" needs at least one group.')
+        problem = groups_problem(
+            data.get("access", ""), data.get("publish_access", ""), data.get("groups") or ()
+        )
+        if problem:
+            self.add_error("groups", problem[0].upper() + problem[1:] + ".")
         # In a feed's inline the feed is the form's parent, with the framing being saved.
         feed = data.get("feed") or (
             self.instance.feed if self.instance.feed_id or _has_feed(self.instance) else None
@@ -153,6 +171,10 @@ class TopicForm(forms.ModelForm):
             problem = raw_prefix_problem(feed.framing, data["prefix"])
             if problem:
                 self.add_error("prefix", problem[0].upper() + problem[1:] + ".")
+        if feed is not None and "publish_access" in data:
+            problem = jupyter_publish_problem(feed.framing, data["publish_access"])
+            if problem:
+                self.add_error("publish_access", problem[0].upper() + problem[1:] + ".")
         if "history" in data and "last_values" in data:  # each a valid number (or empty)
             problem = last_values_problem(data["history"], data["last_values"])
             if problem:
@@ -219,6 +241,17 @@ class FeedAdmin(admin.ModelAdmin):
                 "fields": ("curve_publishers", "gateway_public_key"),
                 "description": "Encrypted, authenticated ingest: the gateway is the CURVE "
                 "server; its key pair is read from ZMQFEED['CURVE_SECRET_FILE'] (never here).",
+            },
+        ),
+        (
+            "Publishing (two-way)",
+            {
+                "fields": ("publish_endpoints", "publish_socket", "publish_bind"),
+                "classes": ("collapse",),
+                "description": "Where what clients publish to this feed's topics goes: the "
+                "gateway's own socket, apart from the one it reads with. Who may publish is "
+                "each topic's publish access (nobody by default). A jupyter feed takes "
+                "nothing back.",
             },
         ),
         ("History", {"fields": ("created", "updated"), "classes": ("collapse",)}),
@@ -299,8 +332,8 @@ class FeedAdmin(admin.ModelAdmin):
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     form = TopicForm
-    list_display = ("slug", "feed", "name", "prefix", "access", "group_names")
-    list_filter = ("feed", "access")
+    list_display = ("slug", "feed", "name", "prefix", "access", "publish_access", "group_names")
+    list_filter = ("feed", "access", "publish_access")
     search_fields = ("slug", "name", "prefix", "feed__slug", "feed__name")
     list_select_related = ("feed",)
     autocomplete_fields = ("feed",)
