@@ -21,6 +21,7 @@ from django.core.management.base import SystemCheckError
 from tests.conftest import ROOT
 from zmqfeed import checks, conf
 from zmqfeed.daphne import send_limit
+from zmqfeed.models import Feed, Topic
 
 MIB = 1024 * 1024
 MEMORY_LAYER = {"default": {"BACKEND": "zmqfeed.layers.InMemoryChannelLayer"}}
@@ -85,6 +86,8 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
 ]
 IDS = [f"{case[0]}:{case[2]}" for case in CASES]
+# Ids of the checks that read the database: tested with rows, below.
+DATABASE_IDS = {"zmqfeed.W003"}
 
 
 def ours(messages: list[CheckMessage]) -> list[CheckMessage]:
@@ -124,7 +127,10 @@ def test_each_check_is_registered_with_django(
 
 def test_every_id_in_checks_py_has_a_case() -> None:
     source = Path(checks.__file__).read_text(encoding="utf-8")
-    assert set(re.findall(r'"(zmqfeed\.[EW]\d{3})"', source)) == {case[0] for case in CASES}
+    assert set(re.findall(r'"(zmqfeed\.[EW]\d{3})"', source)) == {
+        *(case[0] for case in CASES),
+        *DATABASE_IDS,
+    }
 
 
 def test_the_boundaries_pass(settings: Any) -> None:
@@ -184,6 +190,77 @@ def test_the_demo_settings_pass_manage_py_check(redis_layer: str | None) -> None
         env.update(REDIS_URL="redis://127.0.0.1:6379/0", ZMQFEED_REDIS_LAYER=redis_layer)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+# Checks that read the database
+
+
+def publishing_feeds() -> tuple[Feed, Feed]:
+    """Feed a has no publish endpoints, b has one; each has a topic open to publishing."""
+    a = Feed.objects.create(slug="a", name="A", endpoints=["tcp://127.0.0.1:5556"])
+    b = Feed.objects.create(
+        slug="b", name="B", endpoints=["tcp://127.0.0.1:5557"], publish_endpoints=["ipc:///tmp/b"]
+    )
+    Topic.objects.create(feed=a, slug="closed", name="Closed")  # publish access nobody
+    Topic.objects.create(feed=a, slug="open", name="Open", publish_access="staff")
+    Topic.objects.create(feed=b, slug="open", name="Open", publish_access="public")
+    return a, b
+
+
+@pytest.mark.django_db
+def test_publish_access_without_publish_endpoints_warns_with_a_hint() -> None:
+    a, _ = publishing_feeds()
+    [warning] = ours(checks.check_publishing(databases=["default"]))
+    assert (warning.id, warning.level) == ("zmqfeed.W003", WARNING)
+    assert warning.obj == Topic.objects.get(feed=a, slug="open")
+    assert warning.msg == (
+        "Publish access is 'staff', but feed 'a' has no publish endpoints: nobody can publish "
+        "to this topic yet."
+    )
+    assert warning.hint and "Set the publish endpoints of feed 'a'" in warning.hint
+    assert "set the topic's publish access to 'nobody'" in warning.hint
+    assert str(warning).startswith("a/open: (zmqfeed.W003) ")
+
+    Feed.objects.filter(pk=a.pk).update(publish_endpoints=["tcp://127.0.0.1:5560"])
+    assert ours(checks.check_publishing(databases=["default"])) == []
+    Feed.objects.filter(pk=a.pk).update(publish_endpoints=[])
+    Topic.objects.filter(feed=a).update(publish_access="nobody")
+    assert ours(checks.check_publishing(databases=["default"])) == []
+
+
+@pytest.mark.django_db
+def test_the_publish_check_runs_when_django_is_given_the_database() -> None:
+    """As Django's database checks: `check --database default` and migrate, not plain check."""
+    publishing_feeds()
+    assert ours(run_checks()) == []
+    assert ours(checks.check_publishing()) == []
+    assert ours(checks.check_publishing(databases=["other"])) == []
+    assert [m.id for m in ours(run_checks(databases=["default"]))] == ["zmqfeed.W003"]
+    call_command("check", fail_level="WARNING")
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check", "--database", "default", fail_level="WARNING")
+    assert "zmqfeed.W003" in str(caught.value) and "publish access to 'nobody'" in str(caught.value)
+
+
+def test_the_publish_check_says_nothing_before_migrate(tmp_path: Path) -> None:
+    """A database without zmqfeed's tables (before the first migrate) has nothing to warn of."""
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+    }
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--database", "default", "--fail-level", "WARNING"],
         cwd=ROOT,
         env=env,
         capture_output=True,

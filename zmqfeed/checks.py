@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, router, transaction
 
 from . import conf, history
+from .core.vocabulary import ACCESS_NOBODY
 from .daphne import guard, send_limit
+from .models import Topic
 
 POSITIVE_NUMBERS = (
     "RELOAD_INTERVAL",
@@ -235,7 +238,7 @@ def _check_curve(values: dict[str, Any]) -> list[CheckMessage]:
     The database is not read here: a feed with curve_publishers while the setting is unset
     is logged by the subscriber, which does not open that feed.
     """
-    from . import curve  # an I/O shell: checks may read a file, never the database
+    from . import curve  # an I/O shell: this check reads a file, never the database
 
     path = values["CURVE_SECRET_FILE"]
     if path is None:
@@ -252,4 +255,43 @@ def _check_curve(values: dict[str, Any]) -> list[CheckMessage]:
             "remove the setting; libzmq needs libsodium for CURVE (pyzmq's wheels have it).",
             id="zmqfeed.E008",
         )
+    ]
+
+
+@register(Tags.database)
+def check_publishing(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W003: a topic open to publishing whose feed has no publish endpoints.
+
+    The only check that reads the database, so it runs as Django's database checks do: with
+    ``manage.py check --database default`` and before ``migrate``, never on a plain
+    ``check`` (which must pass before there is a database). Tables not migrated yet hold no
+    topic to warn about.
+    """
+    using = router.db_for_read(Topic)
+    if not databases or using not in databases:
+        return []
+    try:
+        with transaction.atomic(using=using):  # a failed query must not spoil a transaction
+            topics = list(
+                Topic.objects.using(using)
+                .exclude(publish_access=ACCESS_NOBODY)
+                .select_related("feed")
+                .order_by("feed__slug", "slug")
+            )
+    except DatabaseError:
+        return []
+    return [
+        Warning(
+            f"Publish access is {topic.publish_access!r}, but feed {topic.feed.slug!r} has no "
+            "publish endpoints: nobody can publish to this topic yet.",
+            hint=f"Set the publish endpoints of feed {topic.feed.slug!r} (publish_endpoints; "
+            "in the admin under Publishing), or set the topic's publish access to "
+            f"{ACCESS_NOBODY!r}.",
+            obj=topic,
+            id="zmqfeed.W003",
+        )
+        for topic in topics
+        if not topic.feed.publish_endpoints
     ]
