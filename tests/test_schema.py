@@ -33,6 +33,9 @@ BASE: dict[str, Any] = {
             "compression": "none",
             "jupyter_connection_file": "",
             "curve_publishers": [],
+            "publish_endpoints": ["tcp://127.0.0.1:5560"],
+            "publish_socket": "push",
+            "publish_bind": False,
             "enabled": True,
             "max_message_size": 1048576,
             "topics": [
@@ -42,6 +45,7 @@ BASE: dict[str, Any] = {
                     "prefix": "EUR",
                     "match": "prefix",
                     "access": "public",
+                    "publish_access": "authenticated",
                     "groups": [],
                     "history": 100,
                     "history_age": 3600,
@@ -61,6 +65,9 @@ BASE: dict[str, Any] = {
             "compression": "none",
             "jupyter_connection_file": "",
             "curve_publishers": [],
+            "publish_endpoints": [],
+            "publish_socket": "pub",
+            "publish_bind": False,
             "enabled": False,
             "max_message_size": 65536,
             "topics": [
@@ -70,6 +77,7 @@ BASE: dict[str, Any] = {
                     "prefix": "",
                     "match": "prefix",
                     "access": "staff",
+                    "publish_access": "nobody",
                     "groups": [],
                     "history": 0,
                     "history_age": 0,
@@ -81,6 +89,7 @@ BASE: dict[str, Any] = {
                     "prefix": "ops.",
                     "match": "prefix",
                     "access": "group",
+                    "publish_access": "group",
                     "groups": ["ops", "sre"],
                     "history": None,
                     "history_age": 0,
@@ -121,6 +130,9 @@ def test_optional_keys_get_the_model_defaults() -> None:
                 "compression": "none",
                 "jupyter_connection_file": "",
                 "curve_publishers": [],
+                "publish_endpoints": [],
+                "publish_socket": "pub",
+                "publish_bind": False,
                 "enabled": True,
                 "max_message_size": 1048576,
                 "topics": [
@@ -130,6 +142,7 @@ def test_optional_keys_get_the_model_defaults() -> None:
                         "prefix": "",
                         "match": "prefix",
                         "access": "public",
+                        "publish_access": "nobody",
                         "groups": ["a", "b"],
                         "history": None,
                         "history_age": 0,
@@ -175,9 +188,11 @@ BAD = [
     (_set("feeds.0", "prices"), "feeds[0]: must be an object, not a string"),
     (_set("feeds.0.colour", "red"), "feeds[0].colour: unknown key; the keys are slug, name, "
      "endpoints, bind, framing, payload, frames, separator, compression, "
-     "jupyter_connection_file, curve_publishers, enabled, max_message_size, topics"),
+     "jupyter_connection_file, curve_publishers, publish_endpoints, publish_socket, "
+     "publish_bind, enabled, max_message_size, topics"),
     (_set("feeds.1.topics.1.feed", "logs"), "feeds[1].topics[1].feed: unknown key; the keys "
-     "are slug, name, prefix, match, access, groups, history, history_age, last_values"),
+     "are slug, name, prefix, match, access, publish_access, groups, history, history_age, "
+     "last_values"),
     (_set("version", 2), "document.version: unknown key; the keys are feeds"),
     (_set("feeds.0.frames", ["seq_le32"]),
      "feeds[0].frames: frame 1 is the message's data: a sequence number can only follow it"),
@@ -284,6 +299,45 @@ BAD = [
     (_set("feeds.0.endpoints", ["tcp://*:5556"]),
      "feeds[0].endpoints[0]: 'tcp://*:5556': * is for binding; to connect, give the "
      "publisher's host and port (or turn on bind)"),
+    # Two-way publishing
+    (_set("feeds.0.publish_endpoints", "tcp://127.0.0.1:5560"),
+     "feeds[0].publish_endpoints: must be a list, not a string"),
+    (_set("feeds.0.publish_endpoints", None),
+     "feeds[0].publish_endpoints: must be a list, not null"),
+    (_set("feeds.0.publish_endpoints", ["tcp://127.0.0.1:5560", 5560]),
+     "feeds[0].publish_endpoints[1]: must be a string, not a number"),
+    (_set("feeds.0.publish_endpoints", ["udp://h:1"]),
+     "feeds[0].publish_endpoints[0]: 'udp://h:1': scheme must be one of tcp, ipc, epgm, pgm, "
+     "norm, not 'udp'"),
+    (_set("feeds.0.publish_endpoints", ["tcp://feeds.example.com"]),
+     "feeds[0].publish_endpoints[0]: 'tcp://feeds.example.com': expected HOST:PORT after the "
+     "scheme"),
+    (_set("feeds.0.publish_endpoints", ["ipc:///tmp/p.sock", " ipc:///tmp/p.sock"]),
+     "feeds[0].publish_endpoints[1]: 'ipc:///tmp/p.sock' is listed twice"),
+    (_set("feeds.0.publish_endpoints", ["tcp://*:5560"]),
+     "feeds[0].publish_endpoints[0]: 'tcp://*:5560': * is for binding; to connect, give the "
+     "receiver's host and port (or turn on publish_bind)"),
+    (_set("feeds.1.publish_endpoints", ["tcp://127.0.0.1:*"]),  # the feed's own bind is no help
+     "feeds[1].publish_endpoints[0]: 'tcp://127.0.0.1:*': * is for binding; to connect, give "
+     "the receiver's host and port (or turn on publish_bind)"),
+    (_set("feeds.0.publish_socket", "rep"),
+     "feeds[0].publish_socket: must be one of pub, push, not 'rep'"),
+    (_set("feeds.0.publish_socket", None),
+     "feeds[0].publish_socket: must be one of pub, push, not None"),
+    (_set("feeds.0.publish_bind", "false"),
+     "feeds[0].publish_bind: must be true or false, not a string"),
+    (_set("feeds.0.publish_bind", 0), "feeds[0].publish_bind: must be true or false, not a number"),
+    (_set("feeds.0.topics.0.publish_access", "admins"),
+     "feeds[0].topics[0].publish_access: must be one of nobody, public, authenticated, staff, "
+     "group, not 'admins'"),
+    (_set("feeds.0.topics.0.publish_access", None),
+     "feeds[0].topics[0].publish_access: must be one of nobody, public, authenticated, staff, "
+     "group, not None"),
+    (_set("feeds.0.topics.0.publish_access", "group"),
+     'feeds[0].topics[0].groups: publish_access "group" needs at least one group'),
+    (_set("feeds.0.framing", "jupyter"),
+     "feeds[0].topics[0].publish_access: a Jupyter kernel signs its messages, so nothing can "
+     "be published to a 'jupyter' feed: leave publish_access 'nobody'"),
 ]  # fmt: skip
 
 
@@ -313,6 +367,34 @@ def test_a_wildcard_is_fine_for_a_feed_that_binds() -> None:
     doc = copy.deepcopy(BASE)
     doc["feeds"][0].update(bind=True, endpoints=["tcp://*:5556", "tcp://127.0.0.1:*"])
     assert validate(doc)["feeds"][0]["endpoints"] == ["tcp://*:5556", "tcp://127.0.0.1:*"]
+
+
+def test_a_wildcard_is_fine_for_a_publish_socket_that_binds() -> None:
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0].update(publish_bind=True, publish_endpoints=["tcp://*:5560 "])
+    feed = validate(doc)["feeds"][0]
+    assert (feed["publish_endpoints"], feed["publish_bind"]) == (["tcp://*:5560"], True)
+    assert feed["bind"] is False  # each socket has its own bind
+
+
+@pytest.mark.parametrize("publish_access", schema.PUBLISH_ACCESS)
+def test_publish_access_without_publish_endpoints_is_valid(publish_access: str) -> None:
+    """Not an error here: zmqfeed.W003 warns that nobody can publish to it yet."""
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][1]["topics"][1]["publish_access"] = publish_access  # logs/ops: has groups
+    assert doc["feeds"][1]["publish_endpoints"] == []
+    assert validate(doc)["feeds"][1]["topics"][1]["publish_access"] == publish_access
+
+
+def test_a_jupyter_feed_is_valid_while_nobody_may_publish_to_it() -> None:
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["framing"] = "jupyter"
+    doc["feeds"][0]["topics"][0]["publish_access"] = "nobody"
+    assert validate(doc)["feeds"][0]["framing"] == "jupyter"
+    doc["feeds"][0]["topics"].append({"slug": "usd", "name": "USD", "publish_access": "staff"})
+    with pytest.raises(SchemaError) as caught:
+        validate(doc)
+    assert caught.value.path == "feeds[0].topics[1].publish_access"
 
 
 def test_a_slug_of_exactly_the_limit_is_fine() -> None:
@@ -383,6 +465,9 @@ def test_export_sorts_and_writes_every_key() -> None:
                 "zeta",
                 "Z",
                 ("tcp://127.0.0.1:2", "tcp://127.0.0.1:1"),
+                publish_endpoints=("tcp://*:4", "ipc:///tmp/z"),
+                publish_socket="push",
+                publish_bind=True,
                 topics=(
                     TopicConfig("b", "B"),
                     TopicConfig(
@@ -391,6 +476,7 @@ def test_export_sorts_and_writes_every_key() -> None:
                         "x",
                         "group",
                         frozenset("qp"),
+                        publish_access="group",
                         history=50,
                         history_age=600,
                         last_values=1,
@@ -414,6 +500,9 @@ def test_export_sorts_and_writes_every_key() -> None:
                 "compression": "none",
                 "jupyter_connection_file": "",
                 "curve_publishers": [],
+                "publish_endpoints": [],
+                "publish_socket": "pub",
+                "publish_bind": False,
                 "enabled": False,
                 "max_message_size": 10,
                 "topics": [],
@@ -430,6 +519,9 @@ def test_export_sorts_and_writes_every_key() -> None:
                 "compression": "none",
                 "jupyter_connection_file": "",
                 "curve_publishers": [],
+                "publish_endpoints": ["tcp://*:4", "ipc:///tmp/z"],  # order kept
+                "publish_socket": "push",
+                "publish_bind": True,
                 "enabled": True,
                 "max_message_size": 1048576,
                 "topics": [
@@ -439,6 +531,7 @@ def test_export_sorts_and_writes_every_key() -> None:
                         "prefix": "x",
                         "match": "prefix",
                         "access": "group",
+                        "publish_access": "group",
                         "groups": ["p", "q"],
                         "history": 50,
                         "history_age": 600,
@@ -450,6 +543,7 @@ def test_export_sorts_and_writes_every_key() -> None:
                         "prefix": "",
                         "match": "prefix",
                         "access": "public",
+                        "publish_access": "nobody",
                         "groups": [],
                         "history": None,
                         "history_age": 0,
@@ -471,8 +565,9 @@ group_names = st.lists(names, max_size=3)
 @st.composite
 def topics(draw: st.DrawFn) -> dict[str, Any]:
     access = draw(st.sampled_from(schema.ACCESS))
+    publish_access = draw(st.sampled_from(schema.PUBLISH_ACCESS))
     groups = draw(group_names)
-    if access == "group" and not groups:
+    if "group" in (access, publish_access) and not groups:
         groups = ["readers"]
     history = draw(st.none() | st.integers(0, schema.HISTORY_MAX))
     most = schema.LAST_VALUES_MAX if history is None else min(history, schema.LAST_VALUES_MAX)
@@ -482,6 +577,7 @@ def topics(draw: st.DrawFn) -> dict[str, Any]:
         "prefix": draw(st.text(TEXT, max_size=30)),
         "match": draw(st.sampled_from(schema.MATCHES)),
         "access": access,
+        "publish_access": publish_access,
         "groups": sorted(set(groups)),
         "history": history,
         "history_age": draw(st.integers(0, schema.HISTORY_AGE_MAX)),
@@ -501,6 +597,9 @@ def feeds(draw: st.DrawFn) -> dict[str, Any]:
     host = st.sampled_from(["*", "127.0.0.1"] if bind else ["127.0.0.1", "feeds.example.com"])
     tcp = st.builds("tcp://{}:{}".format, host, st.integers(1, 65535))
     ipc = st.builds("ipc:///tmp/{}.sock".format, slugs)
+    publish_bind = draw(st.booleans())
+    publish_host = st.sampled_from(["*", "127.0.0.1"] if publish_bind else ["127.0.0.1"])
+    publish_tcp = st.builds("tcp://{}:{}".format, publish_host, st.integers(1, 65535))
     kind = framing.FRAMINGS
     chosen = draw(st.sampled_from(kind))
     data_kinds = [k for k in framing.FRAME_KINDS if k not in schema.SEQ_KINDS]
@@ -511,6 +610,8 @@ def feeds(draw: st.DrawFn) -> dict[str, Any]:
     chosen_topics = draw(st.lists(topics(), max_size=3, unique_by=lambda t: t["slug"]))
     if chosen == "raw":  # a raw feed's topics have no prefix
         chosen_topics = [{**t, "prefix": ""} for t in chosen_topics]
+    if chosen == "jupyter":  # nor can a jupyter feed's be published to
+        chosen_topics = [{**t, "publish_access": "nobody"} for t in chosen_topics]
     return {
         "slug": draw(slugs),
         "name": draw(names),
@@ -523,6 +624,9 @@ def feeds(draw: st.DrawFn) -> dict[str, Any]:
         "compression": draw(st.sampled_from(framing.COMPRESSIONS)),
         "jupyter_connection_file": "/run/k.json" if chosen == "jupyter" else "",
         "curve_publishers": draw(st.sampled_from(CURVE_LISTS)),
+        "publish_endpoints": draw(st.lists(publish_tcp | ipc, max_size=2, unique=True)),
+        "publish_socket": draw(st.sampled_from(schema.PUBLISH_SOCKETS)),
+        "publish_bind": publish_bind,
         "enabled": draw(st.booleans()),
         "max_message_size": draw(st.integers(1, schema.MAX_MESSAGE_SIZE_MAX)),
         "topics": chosen_topics,
@@ -542,9 +646,17 @@ def as_catalog(document: dict[str, Any]) -> Catalog:
                 **{
                     k: v
                     for k, v in f.items()
-                    if k not in ("endpoints", "topics", "frames", "curve_publishers")
+                    if k
+                    not in (
+                        "endpoints",
+                        "topics",
+                        "frames",
+                        "curve_publishers",
+                        "publish_endpoints",
+                    )
                 },
                 endpoints=tuple(f["endpoints"]),
+                publish_endpoints=tuple(f["publish_endpoints"]),
                 curve_publishers=tuple(f["curve_publishers"]),
                 frames=tuple(f["frames"]),
                 topics=tuple(

@@ -19,7 +19,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from zmqfeed import admin, models, schema
 from zmqfeed.core import framing
 from zmqfeed.core import vocabulary as vocab
-from zmqfeed.core.access import Reader, can_read
+from zmqfeed.core.access import Reader, can_publish, can_read
 from zmqfeed.core.catalog import Catalog, FeedConfig, TopicConfig
 from zmqfeed.management.commands import zmq_feeds
 from zmqfeed.schema import SchemaError, validate
@@ -30,7 +30,10 @@ CHOICES = {
     "framing": vocab.FRAMING_CHOICES,
     "payload": vocab.PAYLOAD_CHOICES,
     "access": vocab.ACCESS_CHOICES,
+    "publish_access": vocab.PUBLISH_ACCESS_CHOICES,
+    "publish_socket": vocab.PUBLISH_SOCKET_CHOICES,
 }
+TOPIC_CHOICES = ("access", "publish_access")  # the others are a feed's
 MINIMAL_FEED = {"slug": "f", "name": "F", "endpoints": ["tcp://127.0.0.1:5556"]}
 MINIMAL_TOPIC = {"slug": "t", "name": "T"}
 
@@ -46,6 +49,10 @@ def test_the_vocabulary_is_consistent() -> None:
     assert tuple(v for v, _ in vocab.FRAMING_CHOICES) == vocab.FRAMINGS
     assert tuple(v for v, _ in vocab.PAYLOAD_CHOICES) == vocab.PAYLOADS
     assert tuple(v for v, _ in vocab.ACCESS_CHOICES) == vocab.ACCESS
+    assert tuple(v for v, _ in vocab.PUBLISH_ACCESS_CHOICES) == vocab.PUBLISH_ACCESS
+    assert tuple(v for v, _ in vocab.PUBLISH_SOCKET_CHOICES) == vocab.PUBLISH_SOCKETS
+    # Publish access is read access with "nobody" in front, the default.
+    assert (vocab.ACCESS_NOBODY, *vocab.ACCESS) == vocab.PUBLISH_ACCESS
     for choices in CHOICES.values():
         values = [value for value, _ in choices]
         assert len(set(values)) == len(values)
@@ -61,6 +68,9 @@ def test_the_vocabulary_is_consistent() -> None:
     assert vocab.FEED_DEFAULTS["framing"] in vocab.FRAMINGS
     assert vocab.FEED_DEFAULTS["payload"] in vocab.PAYLOADS
     assert vocab.TOPIC_DEFAULTS["access"] in vocab.ACCESS
+    assert vocab.TOPIC_DEFAULTS["publish_access"] == vocab.ACCESS_NOBODY
+    assert vocab.FEED_DEFAULTS["publish_socket"] in vocab.PUBLISH_SOCKETS
+    assert vocab.FEED_DEFAULTS["publish_endpoints"] == []
     assert (
         vocab.MAX_MESSAGE_SIZE_MIN
         <= vocab.FEED_DEFAULTS["max_message_size"]
@@ -107,10 +117,15 @@ def test_model_limits_are_the_vocabulary() -> None:
 
 
 def test_model_choices_and_labels_are_the_vocabulary() -> None:
-    owners = {"framing": models.Feed, "payload": models.Feed, "access": models.Topic}
-    enums = {"framing": models.Framing, "payload": models.Payload, "access": models.Access}
+    enums = {
+        "framing": models.Framing,
+        "payload": models.Payload,
+        "access": models.Access,
+        "publish_access": models.PublishAccess,
+        "publish_socket": models.PublishSocket,
+    }
     for name, choices in CHOICES.items():
-        column = field(owners[name], name)
+        column = field(models.Topic if name in TOPIC_CHOICES else models.Feed, name)
         assert [tuple(c) for c in column.choices] == list(choices), name
         assert column.max_length == vocab.CHOICE_MAX, name
         assert [tuple(c) for c in enums[name].choices] == list(choices), name
@@ -193,7 +208,7 @@ def test_the_schema_applies_the_vocabulary_lengths(key: str, limit: int) -> None
 def test_the_schema_accepts_exactly_the_vocabulary_choices(key: str, values: list[str]) -> None:
     def doc(value: str) -> dict[str, Any]:
         feed: dict[str, Any] = copy.deepcopy({**MINIMAL_FEED, "topics": [MINIMAL_TOPIC]})
-        target = feed["topics"][0] if key == "access" else feed
+        target = feed["topics"][0] if key in TOPIC_CHOICES else feed
         target[key] = value
         if value == vocab.ACCESS_GROUP:
             target["groups"] = ["g"]
@@ -267,6 +282,9 @@ def test_access_decides_every_access_value() -> None:
         topic = TopicConfig("t", "T", access=value, groups=frozenset({"g"}))
         assert can_read(topic, member), value
     assert not can_read(TopicConfig("t", "T", access="nonesuch"), member)
+    for value in vocab.PUBLISH_ACCESS:  # and each publish access but nobody
+        topic = TopicConfig("t", "T", publish_access=value, groups=frozenset({"g"}))
+        assert can_publish(topic, member) == (value != vocab.ACCESS_NOBODY), value
 
 
 # The admin and the command.
@@ -278,6 +296,9 @@ def test_admin_forms_use_the_keys() -> None:
     assert admin.TopicInline.fields == vocab.TOPIC_KEYS
     form = admin.TopicForm()
     assert list(form.fields["access"].choices) == list(vocab.ACCESS_CHOICES)
+    assert list(form.fields["publish_access"].choices) == list(vocab.PUBLISH_ACCESS_CHOICES)
+    feed_form = admin.FeedForm()
+    assert list(feed_form.fields["publish_socket"].choices) == list(vocab.PUBLISH_SOCKET_CHOICES)
 
 
 def test_zmq_feeds_assigns_every_plain_key() -> None:
@@ -303,7 +324,15 @@ def _copies(tree: ast.AST) -> list[tuple[int, str]]:
     names = {n for n in dir(vocab) if n.isupper()}
     lists = {
         frozenset(getattr(vocab, n)): n
-        for n in ("FRAMINGS", "PAYLOADS", "ACCESS", "FEED_KEYS", "TOPIC_KEYS")
+        for n in (
+            "FRAMINGS",
+            "PAYLOADS",
+            "ACCESS",
+            "PUBLISH_ACCESS",
+            "PUBLISH_SOCKETS",
+            "FEED_KEYS",
+            "TOPIC_KEYS",
+        )
     }
     labels = {label for choices in CHOICES.values() for _, label in choices if " " in label}
     found = []

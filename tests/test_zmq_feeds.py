@@ -254,3 +254,48 @@ def test_any_valid_document_round_trips_through_the_database(document: dict[str,
         run("import", "-", "--prune", stdin=first)
         assert run("export") == first
         transaction.set_rollback(True)
+
+
+def test_publish_fields_are_written_to_the_rows_and_exported() -> None:
+    load(BASE)
+    prices = Feed.objects.get(slug="prices")
+    assert prices.publish_endpoints == ["tcp://127.0.0.1:5560"]
+    assert (prices.publish_socket, prices.publish_bind) == ("push", False)
+    access = dict(Topic.objects.values_list("slug", "publish_access"))
+    assert access == {"eur": "authenticated", "all": "nobody", "ops": "group"}
+    feeds = {f["slug"]: f for f in exported()["feeds"]}
+    assert {
+        slug: (f["publish_endpoints"], f["publish_socket"], f["publish_bind"])
+        for slug, f in feeds.items()
+    } == {"prices": (["tcp://127.0.0.1:5560"], "push", False), "logs": ([], "pub", False)}
+    assert feeds["logs"]["topics"][1]["publish_access"] == "group"
+
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0].update(publish_endpoints=["tcp://*:5561"], publish_bind=True)
+    doc["feeds"][0]["topics"][0]["publish_access"] = "nobody"
+    assert load(doc).strip() == (
+        "Imported 2 feeds, 3 topics: 0 created, 2 updated, 3 unchanged, 0 pruned"
+    )
+    prices.refresh_from_db()
+    assert (prices.publish_endpoints, prices.publish_bind) == (["tcp://*:5561"], True)
+    assert Topic.objects.get(slug="eur").publish_access == "nobody"
+    del doc["feeds"][0]["publish_endpoints"]  # left out: the default, none
+    load(doc)
+    prices.refresh_from_db()
+    assert prices.publish_endpoints == []
+
+
+def test_publish_access_on_a_jupyter_feed_changes_nothing() -> None:
+    load(BASE)
+    before = exported()
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][1]["framing"] = "jupyter"
+    doc["feeds"][1]["topics"][1]["publish_access"] = "staff"
+    with pytest.raises(CommandError) as caught:
+        load(doc)
+    assert str(caught.value) == (
+        "stdin: feeds[1].topics[1].publish_access: a Jupyter kernel signs its messages, so "
+        "nothing can be published to a 'jupyter' feed: leave publish_access 'nobody' "
+        "(nothing was changed)"
+    )
+    assert exported() == before

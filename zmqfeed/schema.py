@@ -7,6 +7,7 @@ database, so that a bad file changes nothing and the error names the field by it
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.core.validators import slug_re
@@ -16,6 +17,7 @@ from .core.catalog import Catalog, FeedConfig, TopicConfig
 from .core.vocabulary import (
     ACCESS,
     ACCESS_GROUP,
+    ACCESS_NOBODY,
     COMPRESSIONS,
     CURVE_ANY,
     CURVE_KEY_LENGTH,
@@ -39,6 +41,8 @@ from .core.vocabulary import (
     PATH_MAX,
     PAYLOADS,
     PREFIX_MAX,
+    PUBLISH_ACCESS,
+    PUBLISH_SOCKETS,
     SEPARATOR_MAX,
     SEQ_KINDS,
     SLUG_MAX,
@@ -58,9 +62,15 @@ class SchemaError(ValueError):
         self.message = message
 
 
-def endpoint_list_problems(endpoints: list, *, bind: bool | None = None) -> list[tuple[int, str]]:
+def endpoint_list_problems(
+    endpoints: list, *, bind: bool | None = None, bind_key: str = "bind", peer: str = "publisher"
+) -> list[tuple[int, str]]:
     """(index, problem) for each bad endpoint: syntax, transports this libzmq lacks, repeats
-    (a repeated connect doubles every message) and, when ``bind`` is False, wildcards."""
+    (a repeated connect doubles every message) and, when ``bind`` is False, wildcards.
+
+    ``bind_key`` and ``peer`` name the switch and the other end in that last message, so
+    that it fits the publish socket too (``publish_bind``, the receiver).
+    """
     problems: list[tuple[int, str]] = []
     seen: set[str] = set()
     for index, endpoint in enumerate(endpoints):
@@ -76,8 +86,8 @@ def endpoint_list_problems(endpoints: list, *, bind: bool | None = None) -> list
             problems.append(
                 (
                     index,
-                    f"{endpoint!r}: * is for binding; to connect, give the publisher's host "
-                    "and port (or turn on bind)",
+                    f"{endpoint!r}: * is for binding; to connect, give the {peer}'s host "
+                    f"and port (or turn on {bind_key})",
                 )
             )
         seen.add(endpoint)
@@ -154,16 +164,29 @@ def _list(value: object, path: str) -> list:
     return value
 
 
-def _endpoints(value: object, path: str, *, bind: bool) -> list[str]:
+def _endpoints(value: object, path: str, *, bind: bool, **wording: str) -> list[str]:
     endpoints = _list(value, path)
     if not endpoints:
         raise SchemaError(path, "must list at least one endpoint")
+    return _endpoint_list(endpoints, path, bind=bind, **wording)
+
+
+def _endpoint_list(endpoints: list, path: str, *, bind: bool, **wording: str) -> list[str]:
     for index, endpoint in enumerate(endpoints):
         if not isinstance(endpoint, str):
             raise SchemaError(f"{path}[{index}]", f"must be a string, not {_kind(endpoint)}")
-    for index, problem in endpoint_list_problems(endpoints, bind=bind):
+    for index, problem in endpoint_list_problems(endpoints, bind=bind, **wording):
         raise SchemaError(f"{path}[{index}]", problem)
     return [endpoint.strip() for endpoint in endpoints]
+
+
+# How endpoint_list_problems names the switch and the other end of the publish socket.
+PUBLISH_WORDING: dict[str, str] = {"bind_key": "publish_bind", "peer": "receiver"}
+
+
+def _publish_endpoints(value: object, path: str, *, bind: bool) -> list[str]:
+    """As ``endpoints``, but may be empty: a feed nobody publishes to has none."""
+    return _endpoint_list(_list(value, path), path, bind=bind, **PUBLISH_WORDING)
 
 
 def _whole(value: object, path: str, low: int, high: int, unit: str) -> int:
@@ -233,6 +256,27 @@ def last_values_problem(history: int | None, last_values: int) -> str | None:
     if history is not None and last_values > history:
         kept = f"{history} message{'s' * (history != 1)}"
         return f"last_values {last_values} is more than the history of {kept} kept"
+    return None
+
+
+def jupyter_publish_problem(framing: str, publish_access: str) -> str | None:
+    """A jupyter feed carries a kernel's own signed messages and takes none back (as
+    :class:`zmqfeed.core.encoding.Encoder` refuses them): say so when it is configured."""
+    if framing == FRAMING_JUPYTER and publish_access != ACCESS_NOBODY:
+        return (
+            f"a Jupyter kernel signs its messages, so nothing can be published to a "
+            f"{FRAMING_JUPYTER!r} feed: leave publish_access {ACCESS_NOBODY!r}"
+        )
+    return None
+
+
+def groups_problem(access: str, publish_access: str, groups: Collection[Any]) -> str | None:
+    """Access (or publish access) "group" with no group would open the topic to nobody."""
+    if groups:
+        return None
+    for key, value in (("access", access), ("publish_access", publish_access)):
+        if value == ACCESS_GROUP:
+            return f'{key} "{ACCESS_GROUP}" needs at least one group'
     return None
 
 
@@ -316,6 +360,7 @@ def _topic(obj: object, path: str) -> dict[str, Any]:
         "prefix": _string(raw["prefix"], f"{path}.prefix", max_length=PREFIX_MAX, empty=True),
         "match": _choice(raw["match"], f"{path}.match", MATCHES),
         "access": _choice(raw["access"], f"{path}.access", ACCESS),
+        "publish_access": _choice(raw["publish_access"], f"{path}.publish_access", PUBLISH_ACCESS),
         "groups": _groups(raw["groups"], f"{path}.groups"),
         "history": _history(raw["history"], f"{path}.history"),
         "history_age": _whole(
@@ -325,8 +370,9 @@ def _topic(obj: object, path: str) -> dict[str, Any]:
             raw["last_values"], f"{path}.last_values", 0, LAST_VALUES_MAX, "messages"
         ),
     }
-    if topic["access"] == ACCESS_GROUP and not topic["groups"]:
-        raise SchemaError(f"{path}.groups", f'access "{ACCESS_GROUP}" needs at least one group')
+    problem = groups_problem(topic["access"], topic["publish_access"], topic["groups"])
+    if problem:
+        raise SchemaError(f"{path}.groups", problem)
     problem = last_values_problem(topic["history"], topic["last_values"])
     if problem:
         raise SchemaError(f"{path}.last_values", problem)
@@ -338,6 +384,7 @@ def _feed(obj: object, path: str) -> dict[str, Any]:
     slug = _slug(raw["slug"], f"{path}.slug")
     name = _string(raw["name"], f"{path}.name", max_length=NAME_MAX)
     bind = _bool(raw["bind"], f"{path}.bind")
+    publish_bind = _bool(raw["publish_bind"], f"{path}.publish_bind")
     feed: dict[str, Any] = {
         "slug": slug,
         "name": name,
@@ -355,6 +402,11 @@ def _feed(obj: object, path: str) -> dict[str, Any]:
             empty=True,
         ),
         "curve_publishers": _curve_publishers(raw["curve_publishers"], f"{path}.curve_publishers"),
+        "publish_endpoints": _publish_endpoints(
+            raw["publish_endpoints"], f"{path}.publish_endpoints", bind=publish_bind
+        ),
+        "publish_socket": _choice(raw["publish_socket"], f"{path}.publish_socket", PUBLISH_SOCKETS),
+        "publish_bind": publish_bind,
         "enabled": _bool(raw["enabled"], f"{path}.enabled"),
         "max_message_size": _max_message_size(raw["max_message_size"], f"{path}.max_message_size"),
     }
@@ -368,6 +420,9 @@ def _feed(obj: object, path: str) -> dict[str, Any]:
         problem = raw_prefix_problem(feed["framing"], topic["prefix"])
         if problem:
             raise SchemaError(f"{path}.topics[{index}].prefix", problem)
+        problem = jupyter_publish_problem(feed["framing"], topic["publish_access"])
+        if problem:
+            raise SchemaError(f"{path}.topics[{index}].publish_access", problem)
         if topic["slug"] in seen:
             raise SchemaError(
                 f"{path}.topics[{index}].slug",
@@ -413,6 +468,7 @@ def _export_feed(feed: FeedConfig) -> dict[str, Any]:
     document["endpoints"] = list(feed.endpoints)
     document["frames"] = list(feed.frames)
     document["curve_publishers"] = list(feed.curve_publishers)
+    document["publish_endpoints"] = list(feed.publish_endpoints)
     document["topics"] = [_export_topic(t) for t in sorted(feed.topics, key=lambda t: t.slug)]
     return document
 
