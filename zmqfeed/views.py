@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 import zmqfeed.daphne.metrics
 import zmqfeed.metrics  # noqa: F401  (registers the gateway's series in the default registry)
 
-from .core.access import Reader, can_read
+from .core.access import Reader, can_publish, can_read
 from .core.catalog import FeedConfig, TopicConfig
 from .models import load_catalog
 
@@ -30,6 +30,13 @@ MAX_ROWS = 200  # messages kept on the live page; older rows leave the DOM
 
 def _readable(feed: FeedConfig, reader: Reader) -> list[TopicConfig]:
     return [t for t in feed.topics if can_read(t, reader)]
+
+
+def _publishable(feed: FeedConfig, reader: Reader) -> list[TopicConfig]:
+    """Topics this user may publish to, readable or not; none when the feed has no outlet."""
+    if not feed.publish_endpoints:
+        return []
+    return [t for t in feed.topics if can_publish(t, reader)]
 
 
 def _login_url() -> str | None:
@@ -60,13 +67,20 @@ def feed_list(request: HttpRequest) -> HttpResponse:
 def feed_detail(request: HttpRequest, feed: str) -> HttpResponse:
     """The live page; a feed this user cannot read is indistinguishable from a missing one."""
     config = load_catalog().feed(feed)
-    topics = _readable(config, Reader.load(request.user)) if config and config.enabled else []
+    reader = Reader.load(request.user)
+    topics = _readable(config, reader) if config and config.enabled else []
     if not topics:
         raise Http404("No such feed.")
+    assert config is not None
     return _page(
         request,
         "zmqfeed/feed_detail.html",
-        {"feed": config, "topics": topics, "max_rows": MAX_ROWS},
+        {
+            "feed": config,
+            "topics": topics,
+            "publishable": _publishable(config, reader),
+            "max_rows": MAX_ROWS,
+        },
     )
 
 

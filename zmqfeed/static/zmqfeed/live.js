@@ -683,5 +683,44 @@
     ui.rate.textContent = rate >= 10 ? String(Math.round(rate)) : rate.toFixed(1);
   }, 1000);
 
+  // The publish box (only on pages of topics this user may publish to).
+
+  const form = $("zf-publish");
+  if (form) {
+    const payload = root.dataset.payload;
+    const status = $("zf-pub-status");
+    const send = $("zf-pub-send");
+    const say = (text, kind) => {
+      status.dataset.kind = kind;
+      status.textContent = text;
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const topic = $("zf-pub-topic").value;
+      const subtopic = $("zf-pub-subtopic").value;
+      const text = $("zf-pub-data").value;
+      let data = text;
+      if (payload === "json") {
+        try {
+          data = JSON.parse(text);
+        } catch (error) {
+          say("not JSON: " + error.message, "error"); // nothing is sent
+          return;
+        }
+      }
+      send.disabled = true;
+      say("sending…", "pending");
+      client
+        .publish(feedSlug, topic, data, subtopic ? { subtopic } : undefined)
+        .then(
+          () => say("published", "ok"),
+          (error) => say(error.code ? error.code + ": " + (error.detail || "") : error.message, "error")
+        )
+        .finally(() => {
+          send.disabled = false;
+        });
+    });
+  }
+
   window.zmqfeedLive = client; // for the console and for tests
 })();

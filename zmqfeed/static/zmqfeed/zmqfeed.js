@@ -138,16 +138,24 @@
       else if (this.state === "open") this._request({ type: "unsubscribe", feed, topic }, {});
     }
 
-    /** Publishes to a topic that allows it; resolves with the `published` reply. */
-    publish(feed, topic, data) {
+    /**
+     * Publishes to a topic that allows it; resolves with the `published` reply, rejects with
+     * an Error whose `code` is the server's (forbidden, not_found, too_large, rate_limited,
+     * bad_request, unavailable). `options.subtopic`: text appended to the topic's prefix.
+     */
+    publish(feed, topic, data, options) {
       if (this.transport === "sse") {
         const error = new Error("ZmqFeed: publish is not available over Server-Sent Events");
         error.code = "not_available";
         return Promise.reject(error);
       }
       if (this.state !== "open") return Promise.reject(new Error("ZmqFeed: not connected"));
+      const frame = { type: "publish", feed, topic, data };
+      if (options && options.subtopic !== undefined && options.subtopic !== null) {
+        frame.subtopic = options.subtopic;
+      }
       return new Promise((resolve, reject) => {
-        this._request({ type: "publish", feed, topic, data }, { resolve, reject });
+        this._request(frame, { resolve, reject });
       });
     }
 
