@@ -241,13 +241,15 @@ def test_bad_client_frames_get_errors_and_the_connection_stays(site, server, ctx
             ({"type": "subscribe", "feed": "bc"}, "bad_request"),
             ({"type": "subscribe", "feed": "bc", "topic": "all", "since": -1}, "bad_request"),
             ({"type": "subscribe", "feed": "bc", "topic": "nope"}, "not_found"),
-            ({"type": "publish", "feed": "bc", "topic": "all", "data": 1}, "forbidden"),
         ]:
             reply = await request(ws, id="x", **frame)
             assert (reply["type"], reply["code"], reply["id"]) == ("error", code, "x"), reply
         await ws.send(b"binary")
         assert (await recv(ws))["code"] == "bad_request"
         assert (await subscribe(ws, "bc", "all"))["type"] == "subscribed"
+        # Known to the server now: a topic closed to publishing refuses it.
+        reply = await request(ws, type="publish", feed="bc", topic="all", data=1, id="x")
+        assert (reply["type"], reply["code"], reply["id"]) == ("error", "forbidden", "x"), reply
         await until_flowing(pub, ws, "t", "{}")
         await pub.send("t", '"still here"')
         assert (await messages(ws, 1))[0]["data"] == "still here"
