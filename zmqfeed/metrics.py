@@ -15,6 +15,15 @@ UPSTREAM_LOST = Counter(
 ROUTED = Counter("zmqfeed_routed_messages", "Messages routed to a topic", ["feed", "topic"])
 BATCHES = Counter("zmqfeed_batches", "Frames sent to topic groups", ["feed"])
 FEEDS = Gauge("zmqfeed_feeds_running", "Feeds with an open SUB socket in this process")
+FEED_STATE = Gauge(
+    "zmqfeed_feed_state",
+    "1 for the feed's current state in this process (connected, bound, receiving, silent, "
+    "error), 0 for the others",
+    ["feed", "state"],
+)
+SUBSCRIPTIONS = Gauge(
+    "zmqfeed_subscriptions", "Subscriptions held by this process's clients", ["feed", "topic"]
+)
 CONNECTIONS = Gauge("zmqfeed_connections", "Open WebSocket connections in this process")
 SSE_STREAMS = Gauge("zmqfeed_sse_streams", "Open Server-Sent Events streams in this process")
 CLIENT_ERRORS = Counter("zmqfeed_client_errors", "Error replies to clients", ["code"])
