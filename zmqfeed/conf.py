@@ -91,6 +91,9 @@ DEFAULTS: dict[str, Any] = {
     # read by the subscriber for feeds with curve_publishers. None: no CURVE feed can open.
     # Never stored in the database, shown in the admin, exported or logged.
     "CURVE_SECRET_FILE": None,
+    # The template zmqfeed's pages extend (through zmqfeed/base.html): a site's own base, with
+    # the blocks title, extra_head, content and scripts (breadcrumbs optional).
+    "BASE_TEMPLATE": "zmqfeed/layout.html",
 }
 
 

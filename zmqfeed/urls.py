@@ -9,6 +9,7 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("healthz", views.healthz, name="healthz"),
     path("token", views.token, name="token"),
+    path("logout", views.logout, name="logout"),
     path("sse/", sse.stream, name="sse"),
     path("sse/<slug:feed>/<slug:topic>/", sse.stream, name="sse_topic"),
     path("<slug:feed>/", views.feed_detail, name="feed_detail"),

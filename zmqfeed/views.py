@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.views import LogoutView
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render, resolve_url
-from django.urls import NoReverseMatch
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
@@ -21,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 import zmqfeed.daphne.metrics
 import zmqfeed.metrics  # noqa: F401  (registers the gateway's series in the default registry)
 
+from . import conf
 from .core.access import Reader, can_publish, can_read
 from .core.catalog import FeedConfig, TopicConfig
 from .models import load_catalog
@@ -39,16 +41,56 @@ def _publishable(feed: FeedConfig, reader: Reader) -> list[TopicConfig]:
     return [t for t in feed.topics if can_publish(t, reader)]
 
 
+def _reversed(*names: str) -> str | None:
+    """The first of these URL names this site has, or None."""
+    for name in names:
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return None
+
+
 def _login_url() -> str | None:
-    """The site's login page (settings.LOGIN_URL), offered to anonymous users who may see more."""
+    """The site's login page (settings.LOGIN_URL) if it is there, else the admin's, else none.
+
+    Django's default LOGIN_URL, /accounts/login/, is a 404 on a site that never mounted
+    django.contrib.auth.urls: no link is better than a link to nowhere.
+    """
     try:
-        return resolve_url(settings.LOGIN_URL)
-    except NoReverseMatch:  # a URL name this site does not have: no link rather than a 500
-        return None
+        url = resolve_url(settings.LOGIN_URL)
+    except NoReverseMatch:  # a URL name this site does not have
+        url = None
+    if url and url.startswith("/") and not url.startswith("//"):
+        try:
+            resolve(url.split("?", 1)[0])
+        except Resolver404:
+            url = None
+    return url or _reversed("admin:login")
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """What zmqfeed's pages need around them: base template, log-in/out and admin links.
+
+    Also usable as a context processor (``zmqfeed.views.navigation``) for a site's own pages.
+    """
+    user = getattr(request, "user", None)
+    staff = bool(user is not None and user.is_active and user.is_staff)
+    return {
+        "zmqfeed_base_template": conf.get()["BASE_TEMPLATE"],
+        "login_url": _login_url(),
+        "zmqfeed_logout_url": _reversed("logout", "zmqfeed:logout"),
+        "zmqfeed_admin_url": _reversed("admin:index") if staff else None,
+    }
+
+
+# Log out (POST, with CSRF) for sites without a logout view of their own: the admin's sends
+# users who are not staff back to the admin index, still logged in. Returns to ?next=.
+logout = LogoutView.as_view()
 
 
 def _page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
-    return render(request, template, {"login_url": _login_url(), **context})
+    return render(request, template, {**navigation(request), **context})
 
 
 @require_safe
