@@ -290,6 +290,7 @@ def test_a_topic_saved_a_moment_ago_is_retried_until_the_server_has_it(site, pag
             late = page.locator('[data-status-for="late"]')
             until(lambda: "not on the server yet" in late.text_content(), "the retry said")
             assert page.locator('input[data-topic="late"]').is_checked()
+            shot(page, "live-retrying.png")
             page.wait_for_timeout(1000)
             importer.stdin.write("\n")
             importer.stdin.flush()
