@@ -275,7 +275,8 @@
 
     /** Repaints when something changed, or when the window has moved by a pixel. */
     draw(force) {
-      if (this.paused || !this.order.length) return;
+      // Paused: frozen, unless a new series made uPlot go (it is built again at once).
+      if (!this.order.length || (this.paused && this.plot)) return;
       const now = Date.now() / 1000 + (this.offset || 0);
       const pixel = this.windowSeconds / Math.max(1, this.ui.plot.clientWidth);
       if (!force && !this.dirty && this.plot && now - this.drawnAt < pixel) return;
