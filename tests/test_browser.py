@@ -160,7 +160,7 @@ def test_live_page_shows_messages_as_text(stack, page):
 
     publish_until_shown(page, pubs["json"], [b"px.eur", b'{"bid": 1.05}'], '{"bid":1.05}')
     row = page.locator("#zf-messages tr").first
-    assert row.locator(".zf-topic").text_content() == "all"
+    assert row.locator(".zf-topic").text_content() == "All"  # the topic's name, not its slug
     assert row.locator(".zf-zmq-topic").text_content() == "px.eur"
     seq = int(row.locator(".zf-num").text_content())
     assert seq >= 1

@@ -122,3 +122,23 @@ def test_the_licence_is_mit_in_metadata_and_file():
     assert "Copyright (c) 2026 zmqfeed contributors" in text
     licence_classifiers = [c for c in PROJECT["classifiers"] if c.startswith("License ::")]
     assert not licence_classifiers, "with a licence expression, no License :: classifier"
+
+
+def test_package_data_takes_every_template_and_static_file():
+    """A file the globs miss is absent from the wheel: a page without its script or chart."""
+    globs = PYPROJECT["tool"]["setuptools"]["package-data"]["zmqfeed"]
+    package = ROOT / "zmqfeed"
+    files = [
+        path.relative_to(package)
+        for folder in ("templates", "static")
+        for path in (package / folder).rglob("*")
+        if path.is_file()
+    ]
+    assert any(f.parts[-2:] == ("uplot", "LICENSE") for f in files), "uPlot's licence"
+    # Path.match matches from the right: the same depth makes it a match of the whole path.
+    missed = [
+        str(f)
+        for f in files
+        if not any(len(f.parts) == len(Path(g).parts) and f.match(g) for g in globs)
+    ]
+    assert not missed, f"not in [tool.setuptools.package-data]: {missed}"

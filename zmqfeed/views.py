@@ -122,6 +122,8 @@ def feed_detail(request: HttpRequest, feed: str) -> HttpResponse:
             "topics": topics,
             "publishable": _publishable(config, reader),
             "max_rows": MAX_ROWS,
+            # how long a topic saved a moment ago may take to reach the server (live.js)
+            "reload_interval": conf.get()["RELOAD_INTERVAL"],
         },
     )
 

@@ -15,6 +15,10 @@
  *             collapsible (collapsed to `{12 keys}` / `[40 items]` when big)
  * `parts` (further frames) and `upstream_seq` (the publisher's own number) are shown too.
  * What is hidden in a collapsed block is built when it is first opened.
+ *
+ * Numbers in JSON messages feed the chart (chart.js), redrawn in the same animation frame.
+ * Topics are shown by their names; a topic the server does not know yet (saved a moment
+ * ago) is retried by zmqfeed.js, and said so beside its box.
  */
 (function () {
   "use strict";
@@ -24,6 +28,9 @@
 
   const feedSlug = root.dataset.feed;
   const maxRows = parseInt(root.dataset.maxRows, 10) || 200;
+  // The server reloads its configuration this often: a topic saved a moment ago is retried
+  // for a few of its periods before the page gives up on it.
+  const reloadInterval = parseFloat(root.dataset.reloadInterval) || 2;
   const maxNotices = 20;
   const rateWindow = 5; // seconds
 
@@ -42,8 +49,30 @@
   for (const cell of root.querySelectorAll("[data-seq-for]")) {
     seqCells.set(cell.dataset.seqFor, cell);
   }
+  const topicNames = new Map(); // slug -> the name the page shows
+  for (const box of root.querySelectorAll("input[data-topic]")) {
+    const name = box.closest("li").querySelector(".zf-topic-name");
+    topicNames.set(box.dataset.topic, name ? name.textContent.trim() : box.dataset.topic);
+  }
+  const nameOf = (slug) => topicNames.get(slug) || slug;
+  const statusOf = (slug) => root.querySelector('[data-status-for="' + CSS.escape(slug) + '"]');
 
-  const client = new ZmqFeed(root.dataset.wsUrl || undefined);
+  const client = new ZmqFeed(root.dataset.wsUrl || undefined, {
+    notFoundRetry: Math.max(8000, 4000 * reloadInterval),
+  });
+  const chart =
+    typeof ZmqFeedChart !== "undefined" && typeof uPlot !== "undefined"
+      ? new ZmqFeedChart(
+          {
+            card: $("zf-chart-card"),
+            plot: $("zf-chart"),
+            field: $("zf-field"),
+            window: $("zf-window"),
+            note: $("zf-chart-note"),
+          },
+          { nameOf, storageKey: "zmqfeed.chart." + feedSlug }
+        )
+      : null;
   let queue = [];
   let drawScheduled = false;
   let paused = false;
@@ -537,7 +566,8 @@
       tr.title = "replayed from the server's history";
     }
     cell(tr, clock(message.ts), "zf-time");
-    cell(tr, message.topic, "zf-topic").title = message.topic;
+    const name = nameOf(message.topic);
+    cell(tr, name, "zf-topic").title = name === message.topic ? name : name + " (" + message.topic + ")";
     const zmqTopic = message.zmq_topic === undefined ? "" : String(message.zmq_topic);
     cell(tr, zmqTopic, "zf-zmq-topic").title = zmqTopic;
     cell(tr, message.seq === undefined ? "" : String(message.seq), "zf-num");
@@ -577,6 +607,7 @@
       const target = seqCells.get(topic);
       if (target) target.textContent = String(seq);
     }
+    if (chart) chart.draw();
   }
 
   function scheduleDraw() {
@@ -590,6 +621,7 @@
     total++;
     thisSecond++;
     if (typeof message.seq === "number") latestSeq.set(message.topic, message.seq);
+    if (chart) chart.add(message);
     if (!paused) {
       queue.push(message);
       if (queue.length > 2 * maxRows) queue = queue.slice(-maxRows);
@@ -618,6 +650,8 @@
         : state;
   });
   client.on("subscribed", ({ topic, seq }) => {
+    const status = statusOf(topic);
+    if (status) status.textContent = "";
     if (typeof seq === "number" && !latestSeq.has(topic)) {
       latestSeq.set(topic, seq);
       scheduleDraw();
@@ -635,7 +669,7 @@
     const count = gap.to_seq - gap.from_seq + 1;
     mark(
       "gap",
-      gap.topic + ": " + count + " message" + (count === 1 ? "" : "s") + " missed (seq " +
+      nameOf(gap.topic) + ": " + count + " message" + (count === 1 ? "" : "s") + " missed (seq " +
         gap.from_seq + "–" + gap.to_seq + ", " + gap.reason + ")"
     );
   });
@@ -643,22 +677,47 @@
     // Not renumbered: messages were lost while away, and the gap marker says which.
     if (!renumbered) return;
     const after = lastSeq === null ? "" : " after seq " + lastSeq;
-    mark("reset", topic + ": the numbering started again" + after + " (new epoch); earlier seqs do not carry on");
+    mark("reset", nameOf(topic) + ": the numbering started again" + after + " (new epoch); earlier seqs do not carry on");
+  });
+  client.on("retry", ({ topic, delay }) => {
+    // A topic saved a moment ago reaches the server at its next reload: say so, and wait.
+    const status = statusOf(topic);
+    if (status) {
+      status.dataset.kind = "retry";
+      status.textContent = "not on the server yet; trying again in " + (delay / 1000).toFixed(1) + " s";
+    }
   });
   client.on("error", (error) => {
-    const where = error.topic ? error.topic + ": " : "";
+    const where = error.topic ? nameOf(error.topic) + ": " : "";
     notice(where + error.code + (error.detail ? " – " + error.detail : ""), "error");
+    // The subscription was dropped for it (`unsubscribed` came first): say why beside the box.
+    const status = error.topic && statusOf(error.topic);
+    if (!status || client.isSubscribed(feedSlug, error.topic)) return;
+    status.dataset.kind = "error";
+    if (error.code === "not_found") {
+      const tried = error.retried ? " after " + (client.options.notFoundRetry / 1000).toFixed(0) + " s" : "";
+      status.textContent = "unchecked: the server still has no such topic" + tried;
+    } else {
+      status.textContent = "unchecked: " + error.code + (error.detail ? " (" + error.detail + ")" : "");
+    }
   });
   client.on("unsubscribed", ({ topic }) => {
     // The subscription was refused or ended by the server: show the box as it is.
     const box = root.querySelector('input[data-topic="' + CSS.escape(topic) + '"]');
     if (box) box.checked = false;
+    const status = statusOf(topic);
+    if (status) {
+      status.dataset.kind = "error";
+      status.textContent = "unchecked: the server ended this subscription";
+    }
   });
 
   for (const box of root.querySelectorAll("input[data-topic]")) {
     const topic = box.dataset.topic;
     if (box.checked) client.subscribe(feedSlug, topic, onMessage);
     box.addEventListener("change", () => {
+      const status = statusOf(topic);
+      if (status) status.textContent = "";
       if (box.checked) client.subscribe(feedSlug, topic, onMessage);
       else client.unsubscribe(feedSlug, topic, onMessage);
     });
@@ -669,11 +728,22 @@
     ui.pause.textContent = paused ? "Resume" : "Pause";
     ui.pause.setAttribute("aria-pressed", String(paused));
     if (paused) queue = [];
+    if (chart) {
+      chart.paused = paused;
+      if (!paused) chart.draw(true);
+    }
   });
   ui.clear.addEventListener("click", () => {
     queue = [];
     ui.rows.textContent = "";
+    if (chart) chart.clear();
   });
+  if (chart) {
+    // Between messages the window still moves on: a repaint when it has moved a pixel.
+    setInterval(() => {
+      if (chart.order.length && !paused) scheduleDraw();
+    }, 100);
+  }
 
   setInterval(() => {
     perSecond.push(thisSecond);
@@ -723,4 +793,5 @@
   }
 
   window.zmqfeedLive = client; // for the console and for tests
+  window.zmqfeedChart = chart;
 })();

@@ -8,8 +8,9 @@
  * It reconnects with exponential backoff and jitter, resubscribes every topic with `since`
  * set to the last sequence number seen and the `epoch` it belongs to (the server replays
  * what was missed, or says the numbering started again: a `reset`), drops duplicates,
- * unpacks `batch` frames (marking replayed messages) and pings so that dead connections
- * are noticed. Where WebSockets cannot open (proxies that block them), it falls back to
+ * unpacks `batch` frames (marking replayed messages), pings so that dead connections
+ * are noticed, and retries for a few seconds a subscribe the server does not know yet
+ * (`not_found`: a topic saved a moment ago, before the server reloaded its configuration). Where WebSockets cannot open (proxies that block them), it falls back to
  * Server-Sent Events on the server's several-topic SSE endpoint, with the same callbacks.
  * Plain script (global `ZmqFeed`) or CommonJS; no build step.
  */
@@ -35,7 +36,12 @@
     sseUrl: null, // the SSE endpoint; default the WebSocket URL's host with /zmqfeed/sse/
     sseAfter: 2, // WebSocket attempts in a row that fail before ever opening, then SSE
     EventSource: null, // an EventSource constructor other than the global one
+    // ms during which a subscribe answered `not_found` is sent again, with backoff: a feed or
+    // topic saved a moment ago reaches the server at its next reload. 0: drop it at once.
+    notFoundRetry: 8000,
   };
+  const RETRY_FIRST = 250; // ms before the first retry of a `not_found` subscribe (then doubling)
+  const RETRY_MAX = 2000; // ms, the cap of that backoff
   // Close codes of the per-topic endpoint that retrying cannot fix.
   const FATAL_CLOSE = { 4403: "forbidden", 4404: "not_found" };
   // Errors after which a subscription is dropped instead of being retried on reconnect.
@@ -76,7 +82,7 @@
       this.options = Object.assign({}, DEFAULTS, options || {});
       this.state = "connecting";
       this.duplicates = 0; // messages dropped because their seq was already seen
-      this._subs = new Map(); // "feed/topic" -> {feed, topic, callbacks, lastSeq, baseline, epoch}
+      this._subs = new Map(); // "feed/topic" -> {feed, topic, callbacks, lastSeq, baseline, epoch, …}
       this._listeners = new Map(); // event -> Set of handlers
       this._pending = new Map(); // request id -> {kind, sub, resolve, reject}
       this._nextId = 1;
@@ -95,7 +101,7 @@
       this._connect();
     }
 
-    // Events: state, open, message, subscribed, unsubscribed, gap, reset, error.
+    // Events: state, open, message, subscribed, unsubscribed, gap, reset, retry, error.
 
     /** Adds a handler; returns a function that removes it. */
     on(event, handler) {
@@ -117,7 +123,8 @@
       const key = keyOf(feed, topic);
       let sub = this._subs.get(key);
       if (!sub) {
-        sub = { feed, topic, callbacks: new Set(), lastSeq: null, baseline: null, epoch: null };
+        sub = { feed, topic, callbacks: new Set(), lastSeq: null, baseline: null, epoch: null,
+          notFoundSince: null, retries: 0, retryTimer: null }; // the last three: _retryLater
         this._subs.set(key, sub);
         if (this.transport === "sse") this._reopenSse();
         else if (this.state === "open") this._sendSubscribe(sub);
@@ -134,6 +141,7 @@
       if (onMessage) sub.callbacks.delete(onMessage);
       if (onMessage && sub.callbacks.size) return;
       this._subs.delete(key);
+      clearTimeout(sub.retryTimer);
       if (this.transport === "sse") this._reopenSse();
       else if (this.state === "open") this._request({ type: "unsubscribe", feed, topic }, {});
     }
@@ -346,6 +354,10 @@
       clearTimeout(this._pongTimer);
       this._pingTimer = this._pongTimer = null;
       if (ws) ws.onopen = ws.onmessage = ws.onclose = null;
+      for (const sub of this._subs.values()) {
+        clearTimeout(sub.retryTimer); // the next connection subscribes every topic anyway
+        sub.retryTimer = null;
+      }
       for (const pending of this._pending.values()) {
         if (pending.reject) pending.reject(new Error("ZmqFeed: " + why));
       }
@@ -451,7 +463,10 @@
     }
 
     _drop(feed, topic) {
-      if (!this._subs.delete(keyOf(feed, topic))) return;
+      const sub = this._subs.get(keyOf(feed, topic));
+      if (!sub) return;
+      this._subs.delete(keyOf(feed, topic));
+      clearTimeout(sub.retryTimer);
       this._emit("unsubscribed", { feed, topic });
       if (this.transport === "sse") this._reopenSse(); // a stream that names it would be refused
     }
@@ -459,6 +474,8 @@
     _onSubscribed(frame, pending) {
       const sub = pending ? pending.sub : this._subs.get(keyOf(frame.feed, frame.topic));
       if (!sub || this._subs.get(keyOf(sub.feed, sub.topic)) !== sub) return;
+      sub.notFoundSince = null;
+      sub.retries = 0;
       const seq = frame.seq;
       const epoch = typeof frame.epoch === "string" ? frame.epoch : null;
       const previous = sub.epoch;
@@ -527,6 +544,35 @@
       }
     }
 
+    /**
+     * A subscribe answered `not_found`: sent again after a backoff while `notFoundRetry` ms
+     * have not passed since the first refusal (emitting `retry`); false when it is time to
+     * give up. Only replies to a subscribe come here, never a subscription the server ended.
+     */
+    _retryLater(sub, error) {
+      if (this._subs.get(keyOf(sub.feed, sub.topic)) !== sub || this.transport !== "websocket") {
+        return false;
+      }
+      const now = Date.now();
+      if (sub.notFoundSince === null) sub.notFoundSince = now;
+      const retries = sub.retries;
+      const delay = Math.min(RETRY_MAX, RETRY_FIRST * Math.pow(2, retries));
+      if (now + delay - sub.notFoundSince > this.options.notFoundRetry) {
+        error.retried = retries; // how many times it was sent again before this refusal
+        return false;
+      }
+      sub.retries = retries + 1;
+      clearTimeout(sub.retryTimer);
+      sub.retryTimer = setTimeout(() => {
+        sub.retryTimer = null;
+        if (this._subs.get(keyOf(sub.feed, sub.topic)) === sub && this.state === "open" && this._ws) {
+          this._sendSubscribe(sub);
+        }
+      }, delay);
+      this._emit("retry", Object.assign({ delay, attempt: sub.retries }, error));
+      return true;
+    }
+
     _onGap(frame) {
       const sub = this._subs.get(keyOf(frame.feed, frame.topic));
       if (sub && typeof frame.to_seq === "number") {
@@ -545,6 +591,7 @@
         error.feed = sub.feed;
         error.topic = sub.topic;
       }
+      if (sub && frame.code === "not_found" && this._retryLater(sub, error)) return;
       if (sub && DROP_ON_ERROR.has(frame.code) && this._subs.get(keyOf(sub.feed, sub.topic)) === sub) {
         this._drop(sub.feed, sub.topic);
       }
