@@ -394,3 +394,35 @@ def test_readme_points_at_the_configuration_reference() -> None:
 def test_configuration_example_is_a_valid_document() -> None:
     [example] = json_blocks(CONFIGURATION)
     schema.validate(json.loads(example[1]))
+
+
+# The user docs stand alone: nothing a reader of the repository cannot open.
+
+USER_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+UNSEEN = [
+    (re.compile(r"design\.md", re.I), "a design file"),
+    (re.compile(r"\.\./shared|/work/"), "a path outside the repository"),
+    (re.compile(r"\b(issues?|pr|pull request|ticket)\s*#?\d+", re.I), "an issue number"),
+    (re.compile(r"(?<![\w&/#])#\d+\b"), "an issue number"),
+]
+
+
+def unseen_references(text: str) -> list[str]:
+    """What in ``text`` points at something readers of the docs cannot see."""
+    return [f"{what}: {m.group(0)!r}" for pattern, what in UNSEEN for m in pattern.finditer(text)]
+
+
+def test_the_reference_finder_finds_them() -> None:
+    text = "See DESIGN.md, ../shared/x, issue 12, issue #12, #12 and PR 7; not #anchor or &#39;"
+    found = {hit.split(": ", 1)[1] for hit in unseen_references(text)}
+    assert found == {
+        repr(s) for s in ("DESIGN.md", "../shared", "issue 12", "issue #12", "#12", "PR 7")
+    }
+    assert unseen_references("[Large messages](#large-messages), color: #fff, x#1") == []
+
+
+@pytest.mark.parametrize("path", USER_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_user_docs_name_nothing_a_reader_cannot_see(path: Path) -> None:
+    assert len(USER_DOCS) > 5
+    found = unseen_references(path.read_text(encoding="utf-8"))
+    assert not found, f"{path.relative_to(ROOT)}: {found}"
