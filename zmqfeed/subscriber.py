@@ -16,6 +16,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 import zmq
@@ -357,7 +358,7 @@ class FeedReader:
     async def deliver(self, batch: list[list[bytes]]) -> None:
         routed = self.router.route(batch, time.time())
         self.received.inc(len(batch))
-        self.received_bytes.inc(sum([len(part) for message in batch for part in message]))
+        self.received_bytes.inc(sum(map(len, chain.from_iterable(batch))))  # in C, per batch
         if routed.dropped:
             self._count_drops(routed.dropped, routed.examples)
         if routed.upstream_lost:
