@@ -65,6 +65,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench $(if $(QUICK),--quick,)
 	$(PY) -m bench.publish $(if $(QUICK),--quick,)
+	$(PY) -m bench.report --readme README.md
 
 # pyzmq from source against Debian's libzmq, which has epgm/pgm/norm (docs/multicast.md).
 # `make multicast` puts it in .venv (the users' path); `make test-multicast` builds its own

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -244,3 +245,225 @@ def write(results: list[tuple[dict, dict]], out: Path, header: list[str]) -> str
         if len(with_clients) > 1:
             chart(results, out / "chart-all.png", with_clients)
     return text
+
+
+# The README's figures: written from bench/results/ by `python -m bench.report --readme
+# README.md` (make bench runs it), and checked against the results by tests/test_bench.py.
+
+README_SYSTEMS = {
+    "zmqfeed-embedded": "zmqfeed, embedded",
+    "zmqfeed-redis-pubsub": "zmqfeed, Redis pub/sub (default)",
+    "zmqfeed-redis": "zmqfeed, Redis `RedisChannelLayer`",
+    NAIVE: "naive Channels gateway",
+    RELAY: "asyncio relay (ceiling)",
+}
+TIMES = "\N{MULTIPLICATION SIGN}"  # after how many times the naive gateway's a row delivers
+SCENARIO_COLUMNS = ("zmqfeed-embedded", "zmqfeed-redis-pubsub", RELAY)
+_SCENARIO = re.compile(r"^(?:(\d+)topics?-(\d+)c|ingest)-(\d+)(B|KB)$")
+
+
+def scenario_label(name: str) -> str:
+    """``100topics-100c-10KB`` → ``100 topics, a client each, 10 KB``."""
+    found = _SCENARIO.match(name)
+    if not found:
+        return name
+    topics, clients, size, unit = found.groups()
+    size_text = f"{size} {unit}" if unit == "KB" else ""
+    if topics is None:
+        words = ["ingest alone, no clients"]
+    elif int(topics) > 1:
+        each = int(clients) // int(topics)
+        reader = "a client" if each == 1 else f"{each:,} clients"
+        words = [f"{int(topics):,} topics, {reader} each"]
+    else:
+        words = [f"{int(clients):,} client{'s' * (int(clients) != 1)}"]
+    return ", ".join([size_text, *words] if size_text else words)
+
+
+def fanout(row: dict) -> float:
+    """Deliveries per message offered in the row's scenario."""
+    found = _SCENARIO.match(row["scenario"])
+    topics = int(found.group(1)) if found and found.group(1) else 1
+    return max(row["clients"], 1) / topics if row["clients"] else 1.0
+
+
+def kept_up(row: dict) -> bool:
+    """As the harness judges a step, from what latest.json keeps of it."""
+    from .harness import BEHIND_P99_MS
+
+    p99 = row["p99_ms"]
+    return (
+        not row["lost"]
+        and row["delivered_per_s"] >= 0.9 * row["offered_per_s"] * fanout(row)
+        and (p99 is None or p99 <= BEHIND_P99_MS)
+    )
+
+
+def _about(rate: float) -> str:
+    """A measured offered rate as its two significant digits (29,999 → 30,000)."""
+    return f"{float(f'{rate:.2g}'):,.0f}"
+
+
+def _ratio(value: float, base: float) -> str:
+    share = 100 * value / base
+    return f"{share:.0f}%" if share >= 10 else f"{share:.2g}%"
+
+
+def run_line(results: Path) -> tuple[str, str, str]:
+    """(mode, commit, CPUs) from the first lines of latest.txt."""
+    lines = (results / "latest.txt").read_text().splitlines()
+    head = re.match(r"zmqfeed benchmark \((\w+)\), .*, commit (\S+)$", lines[0])
+    cpus = re.search(r"(\d+) CPUs", lines[1])
+    assert head and cpus, f"{results / 'latest.txt'}: not a benchmark's header"
+    return head.group(1), head.group(2), cpus.group(1)
+
+
+def readme_key(results: Path) -> str:
+    rows = json.loads((results / "latest.json").read_text())
+    pairs = [(r, {}) for r in rows]
+    mode, commit, cpus = run_line(results)
+    key = [r for r in rows if r["scenario"] == KEY_SCENARIO]
+    top = best(pairs, KEY_SCENARIO)
+    found = _SCENARIO.match(KEY_SCENARIO)
+    assert key and found, f"no {KEY_SCENARIO} in {results / 'latest.json'}"
+    lines = [
+        f"One topic to {key[0]['clients']:,} clients, {found.group(3)}-byte messages, one "
+        f"gateway process, {cpus} CPUs, loopback (`bench/results/latest.txt`, {mode} run, "
+        f"commit {commit}):",
+        "",
+        "| system | most delivered without loss | vs naive | vs relay | p50 / p99 at 1,000 msg/s "
+        "| most offered kept up with |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for system, label in README_SYSTEMS.items():
+        row = top.get(system)
+        if row is None:
+            continue
+        mine = sorted((r for r in key if r["system"] == system), key=lambda r: r["offered_per_s"])
+        naive, relay = top.get(NAIVE), top.get(RELAY)
+        times = f"{row['delivered_per_s'] / naive['delivered_per_s']:,.0f}{TIMES}" if naive else "-"
+        share = _ratio(row["delivered_per_s"], relay["delivered_per_s"]) if relay else "-"
+        at_1000 = [r for r in mine if 900 <= r["offered_per_s"] <= 1100 and kept_up(r)]
+        if at_1000:
+            latency = f"{at_1000[0]['p50_ms']:.1f} / {at_1000[0]['p99_ms']:.1f} ms"
+        else:
+            behind = [r["offered_per_s"] for r in mine if not kept_up(r)]
+            latency = f"falls behind from about {_about(min(behind))} msg/s" if behind else "-"
+        kept = [r for r in mine if kept_up(r)]
+        if kept:
+            fastest = max(kept, key=lambda r: r["offered_per_s"])
+            ceiling = f"{_about(fastest['offered_per_s'])} msg/s (p99 {fastest['p99_ms']:.0f} ms)"
+        else:
+            ceiling = "-"
+        lines.append(
+            f"| {label} | {row['delivered_per_s']:,.0f}/s | {times} | {share} | {latency} "
+            f"| {ceiling} |"
+        )
+    return "\n".join(lines)
+
+
+def readme_scenarios(results: Path) -> str:
+    rows = json.loads((results / "latest.json").read_text())
+    pairs = [(r, {}) for r in rows]
+    names = [s for s in dict.fromkeys(r["scenario"] for r in rows) if s != KEY_SCENARIO]
+    heads = [README_SYSTEMS[s].split(" (")[0].removeprefix("zmqfeed, ") for s in SCENARIO_COLUMNS]
+    lines = [
+        "| scenario | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(heads),
+    ]
+    for name in names:
+        top = best(pairs, name)
+        relay = top.get(RELAY)
+        cells = []
+        for system in SCENARIO_COLUMNS:
+            row = top.get(system)
+            if row is None:
+                cells.append("-")
+                continue
+            cell = f"{row['delivered_per_s']:,.0f}/s"
+            if relay and system != RELAY:
+                cell += f" ({_ratio(row['delivered_per_s'], relay['delivered_per_s'])})"
+            cells.append(cell)
+        lines.append(f"| {scenario_label(name)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readme_daphne_procs(results: Path) -> str:
+    """The scaled run with two daphne processes, in bench/results/daphne-procs-2/."""
+    where = results / "daphne-procs-2"
+    rows = json.loads((where / "latest.json").read_text())
+    _, commit, _ = run_line(where)
+    system = "zmqfeed-redis-pubsub"
+    row = best([(r, {}) for r in rows], KEY_SCENARIO)[system]
+    at_1000 = [
+        r
+        for r in rows
+        if (r["scenario"], r["system"]) == (KEY_SCENARIO, system)
+        and 900 <= r["offered_per_s"] <= 1100
+    ]
+    latency = f", with p99 {at_1000[0]['p99_ms']:.1f} ms at 1,000 msg/s" if at_1000 else ""
+    return (
+        "With two daphne processes behind one subscriber (`--daphne-procs 2`, "
+        f"`bench/results/daphne-procs-2/`, commit {commit}), pub/sub delivered "
+        f"{row['delivered_per_s']:,.0f}/s without loss{latency}."
+    )
+
+
+def readme_publish(results: Path) -> str:
+    row = json.loads((results / "publish.json").read_text())
+    return (
+        "Publishing back (`python -m bench.publish`, run by `make bench`, "
+        f"`bench/results/publish.json`, a {row['seconds']:.0f} s run): {row['clients']} clients, "
+        "each waiting for its `published` before the next, through one embedded daphne into "
+        f"one ZeroMQ socket: {row['acked_per_s']:,} publishes/s acked, {row['zmq_received']:,} "
+        f"of {row['acked']:,} received on the ZeroMQ side, ack p50 {row['p50_ms']:.0f} ms and "
+        f"p99 {row['p99_ms']:.0f} ms, {row['server_cpu_us_per_publish']:.0f} µs of server CPU "
+        "per publish."
+    )
+
+
+README_BLOCKS = {
+    "key": readme_key,
+    "scenarios": readme_scenarios,
+    "daphne-procs": readme_daphne_procs,
+    "publish": readme_publish,
+}
+_BLOCK = re.compile(r"(<!-- bench:(\S+) -->\n)(?:.*?\n)?(<!-- /bench:\2 -->)", re.S)
+
+
+def readme(text: str, results: Path) -> str:
+    """``text`` with each ``<!-- bench:NAME -->`` … ``<!-- /bench:NAME -->`` block written
+    again from ``results``; every block of README_BLOCKS must be there."""
+    seen = []
+
+    def fill(match: re.Match) -> str:
+        seen.append(match.group(2))
+        block = README_BLOCKS[match.group(2)](results)
+        return f"{match.group(1)}\n{block}\n\n{match.group(3)}"  # blank lines: Markdown blocks
+
+    out = _BLOCK.sub(fill, text)
+    missing = sorted(set(README_BLOCKS) - set(seen))
+    assert not missing, f"no <!-- bench:NAME --> block for {missing}"
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report",
+        description="Write the README's benchmark figures from the results.",
+    )
+    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    new = readme(text, args.results)
+    if new != text:
+        args.readme.write_text(new, encoding="utf-8")
+    print(f"{args.readme}: {'updated' if new != text else 'already current'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import report
 from bench.client import Connection, Stats
 from bench.harness import ROW_KEYS
 from zmqfeed.core.protocol import batch_frame, gap, message_head, message_tail
@@ -137,3 +139,53 @@ def test_client_leaves_the_previous_steps_losses_out_of_a_new_step() -> None:
 
     conn = asyncio.run(scenario())
     assert (conn.missing, conn.gaps, conn.received) == (1, 0, 3)
+
+
+# The README's figures are the latest results' (bench/report.py writes them).
+
+README = ROOT / "README.md"
+RESULTS = ROOT / "bench" / "results"
+
+
+def test_the_readme_shows_the_latest_results() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert report.readme(text, RESULTS) == text, (
+        "README.md's benchmark figures differ from bench/results/: run python -m bench.report"
+    )
+
+
+def test_figures_live_in_the_performance_section_only() -> None:
+    """Elsewhere (the Scaled section's layer table, say) the README refers to them."""
+    text = README.read_text(encoding="utf-8")
+    start, end = text.index("\n## Performance\n"), text.index("\n## Architecture\n")
+    rate = r"\d[\d,.]*\s*(?:[kM]\b)?\s*(?:/s\b|messages/s|msg/s|frames/s|publishes/s)"
+    elsewhere = re.findall(rate, text[:start] + text[end:])
+    assert not elsewhere, f"measured rates outside Performance: {elsewhere}"
+
+
+def test_readme_blocks_are_written_from_the_rows(tmp_path: Path) -> None:
+    steps = {  # (offered, share delivered): the last step of each falls behind
+        "zmqfeed-embedded": ((1000, 1), (3000, 1), (9000, 0.5)),
+        "relay": ((1000, 1), (10_000, 1), (30_000, 0.5)),
+        "naive-channels": ((30, 1), (100, 1), (300, 0.5)),
+    }
+    rows = [
+        {"scenario": "1topic-100c-100B", "system": system, "clients": 100,
+         "offered_per_s": rate, "delivered_per_s": rate * 100 * share, "p50_ms": 2.0,
+         "p99_ms": 5.0 if share == 1 else 1500.0, "max_ms": 9.0, "lost": 0, "cpu_s": 1.0,
+         "peak_rss_mb": 80.0}
+        for system, mine in steps.items()
+        for rate, share in mine
+    ]  # fmt: skip
+    (tmp_path / "latest.json").write_text(json.dumps(rows))
+    header = "zmqfeed benchmark (quick), 2026-01-01T00:00:00, commit abc1234\nmachine: x, 2 CPUs\n"
+    (tmp_path / "latest.txt").write_text(header)
+    key = report.readme_key(tmp_path)
+    assert "quick run, commit abc1234" in key
+    x = report.TIMES
+    embedded = "| zmqfeed, embedded | 450,000/s | 30x | 30% | 2.0 / 5.0 ms |"
+    assert embedded.replace("x", x) + " 3,000 msg/s (p99 5 ms) |" in key
+    naive = "| naive Channels gateway | 15,000/s | 1x | 1% | falls behind from about 300 msg/s |"
+    assert naive.replace("1x", "1" + x) + " 100 msg/s (p99 5 ms) |" in key
+    assert report.scenario_label("100topics-100c-10KB") == "10 KB, 100 topics, a client each"
+    assert report.scenario_label("ingest-100B") == "ingest alone, no clients"

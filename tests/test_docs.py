@@ -27,6 +27,14 @@ from tests.conftest import ROOT, Site, free_port
 from zmqfeed import conf, consumer, schema
 from zmqfeed.core import protocol
 from zmqfeed.core.framing import FRAGMENTS
+from zmqfeed.core.vocabulary import (
+    FEED_DEFAULTS,
+    FEED_KEYS,
+    FEED_REQUIRED,
+    TOPIC_DEFAULTS,
+    TOPIC_KEYS,
+    TOPIC_REQUIRED,
+)
 
 PROTOCOL = ROOT / "docs" / "protocol.md"
 DOCKER = ROOT / "docker"
@@ -290,3 +298,131 @@ def test_healthcheck_against_a_production_daphne(tmp_path: Path) -> None:
         assert down.returncode == 1 and "unhealthy" in down.stderr
     finally:
         site.close()
+
+
+# docs/configuration.md: every setting, feed and topic field and environment variable.
+
+CONFIGURATION = ROOT / "docs" / "configuration.md"
+
+
+def _section(path: Path, heading: str) -> str:
+    """The text under a heading, up to the next heading of the same or a higher level."""
+    text = path.read_text(encoding="utf-8")
+    level = heading.split(" ")[0]
+    start = text.index(f"\n{heading}\n")
+    ends = [m.start() for m in re.finditer(rf"\n#{{1,{len(level)}}} ", text[start + 1 :])]
+    return text[start : start + 1 + ends[0]] if ends else text[start:]
+
+
+def _rows(section: str, key: str) -> dict[str, str]:
+    """First column (a `key`) → second column, of a table's rows."""
+    return dict(re.findall(rf"^\| `({key})` \| ([^|]+?) \|", section, re.M))
+
+
+def test_configuration_lists_every_setting_with_its_default() -> None:
+    rows = _rows(_section(CONFIGURATION, "## Settings"), "[A-Z_]+")
+    missing = sorted(set(conf.DEFAULTS) - set(rows))
+    assert not missing, f"docs/configuration.md does not list ZMQFEED {missing}"
+    assert sorted(set(rows) - set(conf.DEFAULTS)) == [], "it lists settings that do not exist"
+    for key, default in rows.items():
+        shown = ast.literal_eval(default.strip("`"))
+        assert shown == conf.DEFAULTS[key], f"{key}: documented {shown!r}"
+
+
+@pytest.mark.parametrize(
+    "heading, keys, required, defaults",
+    [
+        ("### Feed fields", FEED_KEYS, FEED_REQUIRED, FEED_DEFAULTS),
+        ("### Topic fields", TOPIC_KEYS, TOPIC_REQUIRED, TOPIC_DEFAULTS),
+    ],
+)
+def test_configuration_lists_every_feed_and_topic_field(heading, keys, required, defaults) -> None:
+    rows = _rows(_section(CONFIGURATION, heading), "[a-z_]+")
+    assert list(rows) == list(keys), f"{heading}: the fields, in export's order"
+    for key, default in rows.items():
+        if key in required:
+            assert default == "required", key
+        else:
+            assert json.loads(default.strip("`")) == defaults[key], f"{key}: documented {default}"
+
+
+def _environ_names(path: Path) -> set[str]:
+    """The environment variables a Python file reads (os.environ, os.getenv, env_bool, and
+    dj_database_url.config's DATABASE_URL)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+            key = node.slice
+        elif isinstance(node, ast.Call):
+            called = ast.unparse(node.func)
+            if called == "dj_database_url.config":
+                names.add("DATABASE_URL")
+                continue
+            if called not in {"os.environ.get", "os.environ.setdefault", "os.getenv", "env_bool"}:
+                continue
+            key = node.args[0]
+        else:
+            continue
+        if isinstance(key, ast.Name):
+            continue  # a helper's parameter (env_bool's): its callers are read
+        assert isinstance(key, ast.Constant), f"{path}: an environment variable read by name"
+        names.add(key.value)
+    return names
+
+
+def test_configuration_lists_every_environment_variable() -> None:
+    documented = set(_rows(_section(CONFIGURATION, "## Environment variables"), "[A-Z_0-9]+"))
+    python = [ROOT / "manage.py", *(ROOT / "project").glob("*.py"), *DOCKER.glob("*.py")]
+    python += (ROOT / "zmqfeed").rglob("*.py")
+    read = set().union(*(_environ_names(path) for path in python))
+    assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= read  # the reader reads
+    compose = (DOCKER / "compose.yaml").read_text()
+    read |= set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", compose))
+    read |= set(re.findall(r"^#?([A-Z_][A-Z0-9_]*)=", (DOCKER / "env.example").read_text(), re.M))
+    read |= set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", (DOCKER / "init.sh").read_text()))
+    missing = sorted(read - documented)
+    assert not missing, f"docs/configuration.md does not list {missing}"
+
+
+def test_readme_points_at_the_configuration_reference() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/configuration.md)" in _section(ROOT / "README.md", "## Configuration")
+    # One place for the tables: the README does not repeat them.
+    assert "| `MAX_BATCH` |" not in readme and "| `publish_socket` |" not in readme
+
+
+def test_configuration_example_is_a_valid_document() -> None:
+    [example] = json_blocks(CONFIGURATION)
+    schema.validate(json.loads(example[1]))
+
+
+# The user docs stand alone: nothing a reader of the repository cannot open.
+
+USER_DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+UNSEEN = [
+    (re.compile(r"design\.md", re.I), "a design file"),
+    (re.compile(r"\.\./shared|/work/"), "a path outside the repository"),
+    (re.compile(r"\b(issues?|pr|pull request|ticket)\s*#?\d+", re.I), "an issue number"),
+    (re.compile(r"(?<![\w&/#])#\d+\b"), "an issue number"),
+]
+
+
+def unseen_references(text: str) -> list[str]:
+    """What in ``text`` points at something readers of the docs cannot see."""
+    return [f"{what}: {m.group(0)!r}" for pattern, what in UNSEEN for m in pattern.finditer(text)]
+
+
+def test_the_reference_finder_finds_them() -> None:
+    text = "See DESIGN.md, ../shared/x, issue 12, issue #12, #12 and PR 7; not #anchor or &#39;"
+    found = {hit.split(": ", 1)[1] for hit in unseen_references(text)}
+    assert found == {
+        repr(s) for s in ("DESIGN.md", "../shared", "issue 12", "issue #12", "#12", "PR 7")
+    }
+    assert unseen_references("[Large messages](#large-messages), color: #fff, x#1") == []
+
+
+@pytest.mark.parametrize("path", USER_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_user_docs_name_nothing_a_reader_cannot_see(path: Path) -> None:
+    assert len(USER_DOCS) > 5
+    found = unseen_references(path.read_text(encoding="utf-8"))
+    assert not found, f"{path.relative_to(ROOT)}: {found}"

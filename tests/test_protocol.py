@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from zmqfeed.core.framing import Decoder, decode_topic
 from zmqfeed.core.protocol import (
     ERROR_CODES,
+    Frame,
     ProtocolError,
     Request,
     batch_frame,
@@ -324,6 +325,14 @@ def test_message_envelope_is_the_documented_one() -> None:
         "ts": 1764230000.123,
         "data": {"bid": 1.05},
     }
+
+
+@given(st.binary(max_size=40), st.floats(0, 4e9), st.integers(1, 5))
+def test_a_frame_tells_when_its_first_message_arrived(ztopic: bytes, ts: float, count: int):
+    """The fan-out's lag sample: the first envelope's ts, whatever the ZeroMQ topic holds."""
+    envelopes = [make_envelope("f", "t", i, ztopic, ts + i, b'{"ts":1}') for i in range(count)]
+    assert Frame.of("f", "t", 0, envelopes).arrived() == float(b"%.3f" % ts)
+    assert Frame.of("f", "t", 0, [b'{"type":"message"}']).arrived() is None
 
 
 def test_message_envelopes_for_text_and_binary_feeds() -> None:

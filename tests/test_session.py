@@ -17,6 +17,8 @@ from zmqfeed.core.session import (
     CLOSE_IDLE,
     CLOSE_NOT_FOUND,
     CLOSE_TOO_LARGE,
+    OVER_TOTAL,
+    SHED_PROCESS,
     ClientSession,
     Close,
     Join,
@@ -286,6 +288,13 @@ def test_what_the_history_no_longer_has_is_a_gap():
         "to_seq": 8,
         "reason": "history",
     }
+
+
+def test_a_client_the_process_sheds_is_counted_as_such():
+    s = session()
+    subscribe(s)
+    assert s.deliver(frame("a", 1, 2), queued=OVER_TOTAL) is None
+    assert s.actions_to_do() == [Shed("f", "a", 2, SHED_PROCESS)]
 
 
 def test_a_slow_reader_is_shed_then_told():

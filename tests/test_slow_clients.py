@@ -30,7 +30,7 @@ PAYLOAD = json.dumps("x" * 10_000)  # 30 MB in all: far past the kernel's socket
 def _shed(server) -> float:
     with urllib.request.urlopen(server.http + "/zmqfeed/metrics", timeout=5) as resp:
         found = re.search(
-            r'^zmqfeed_shed_messages_total\{feed="sl",topic="all"\} (\S+)$',
+            r'^zmqfeed_shed_messages_total\{feed="sl",reason="client_backlog",topic="all"\} (\S+)$',
             resp.read().decode(),
             re.M,
         )

@@ -75,7 +75,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             Error(
                 "settings.ZMQFEED must be a dict.",
                 hint="Write ZMQFEED = {} with the keys to change, e.g. "
-                '{"HISTORY_SIZE": 500} (README: Settings).',
+                '{"HISTORY_SIZE": 500} (docs/configuration.md).',
                 id="zmqfeed.E001",
             )
         ]
@@ -213,7 +213,7 @@ def _check_history() -> list[CheckMessage]:
                 f"ZMQFEED['HISTORY_BACKEND'] {exc}.",
                 hint=f"Use None (memory with an in-memory channel layer, else Redis), "
                 f'"{history.MEMORY}", "{history.REDIS}", or the dotted path of a class '
-                "of your own with latest, append and replay (README: Settings).",
+                "of your own with latest, append and replay (docs/configuration.md).",
                 id="zmqfeed.E006",
             )
         ]

@@ -133,7 +133,7 @@ class SessionShell:
         elif isinstance(action, Leave):
             await self.fanout.leave(action.group, self)
         elif isinstance(action, Shed):
-            metrics.SHED.labels(action.feed, action.topic).inc(action.count)
+            metrics.SHED.labels(action.feed, action.topic, action.reason).inc(action.count)
             _log_shed(action.count)
         elif isinstance(action, Close):
             await self._end(action.code)

@@ -24,6 +24,7 @@ from .core.session import (
     CLOSE_NOT_FOUND,
     CLOSE_TOO_LARGE,
     CLOSE_UNAUTHORIZED,
+    OVER_TOTAL,
     ClientSession,
     Limits,
     Send,
@@ -176,7 +177,7 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
         if self.queued is not None:
             queued = self.queued()
             if self.backlogs.shed(self, queued):  # the process holds too much unsent
-                queued = 1 << 62
+                queued = OVER_TOTAL
         text = session.deliver(frame, queued)
         if session.outbox:
             await self.act()

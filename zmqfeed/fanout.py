@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol, cast
+import time
+from typing import Any, Protocol, cast
 
 from channels.layers import get_channel_layer
 
-from . import conf
+from . import conf, metrics
 from .core.protocol import Frame, FrameEvent, coalesce
 from .core.rates import LogThrottle
 
@@ -40,6 +41,7 @@ class Fanout:
         self._wakeup = asyncio.Event()
         self.max_frame = conf.get()["MAX_FRAME_SIZE"]
         self._throttle = LogThrottle(conf.get()["LOG_INTERVAL"])
+        self._counters: dict[str, tuple[Any, Any, Any]] = {}  # group → its series' children
 
     async def _start(self) -> None:
         async with self._ready:
@@ -109,13 +111,33 @@ class Fanout:
             while self._pending:
                 events, self._pending = self._pending, []
                 for group, frame in coalesce(events, self.max_frame):
-                    for member in list(self.members.get(group) or ()):
+                    members = list(self.members.get(group) or ())
+                    if not members:
+                        continue
+                    self._count(group, frame, len(members))
+                    for member in members:
                         try:
                             await member.deliver(frame)
                         except Exception:
                             log.exception("delivery to a consumer failed")
                 # Let the receiver take in what arrived meanwhile: merged next time round.
                 await asyncio.sleep(0)
+
+    def _count(self, group: str, frame: Frame, recipients: int) -> None:
+        """Per frame, not per client: messages and bytes times recipients, and the lag."""
+        counters = self._counters.get(group)
+        if counters is None:
+            counters = self._counters[group] = (
+                metrics.DELIVERED.labels(frame.feed, frame.topic),
+                metrics.SENT_BYTES.labels(frame.feed, frame.topic),
+                metrics.LAG.labels(frame.feed),
+            )
+        delivered, sent, lag = counters
+        delivered.inc(len(frame.starts) * recipients)
+        sent.inc(frame.size * recipients)
+        arrived = frame.arrived()
+        if arrived is not None:
+            lag.observe(max(0.0, time.time() - arrived))
 
 
 _fanouts: dict[asyncio.AbstractEventLoop, Fanout] = {}

@@ -1,12 +1,26 @@
 """Prometheus metrics, updated per batch rather than per message to stay off the hot path.
 
-The daphne adapters' series are collected by :mod:`zmqfeed.daphne.metrics`.
+Hot paths keep the ``.labels()`` child of each series they bump (one dict lookup per batch
+and topic at most, never per client). The daphne adapters' series are collected by
+:mod:`zmqfeed.daphne.metrics`. docs/grafana/zmqfeed.json charts them.
 """
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 RECEIVED = Counter("zmqfeed_received_messages", "ZeroMQ messages read", ["feed"])
-DROPPED = Counter("zmqfeed_dropped_messages", "ZeroMQ messages dropped", ["feed", "reason"])
+RECEIVED_BYTES = Counter(
+    "zmqfeed_received_bytes", "Bytes of the ZeroMQ messages read, all frames", ["feed"]
+)
+DROPPED = Counter(
+    "zmqfeed_dropped_messages",
+    "ZeroMQ messages dropped as malformed or too large, by reason",
+    ["feed", "reason"],
+)
+UNROUTED = Counter(
+    "zmqfeed_unrouted_messages",
+    "ZeroMQ messages no topic of the feed takes (the SUB filter let them in)",
+    ["feed"],
+)
 UPSTREAM_LOST = Counter(
     "zmqfeed_upstream_lost_messages",
     "Messages the publishers numbered (upstream_seq) that never reached the feed",
@@ -30,8 +44,27 @@ CLIENT_ERRORS = Counter("zmqfeed_client_errors", "Error replies to clients", ["c
 GAPS = Counter("zmqfeed_gaps", "Gaps reported to clients", ["reason"])
 SHED = Counter(
     "zmqfeed_shed_messages",
-    "Messages not sent to a client whose unsent data was over MAX_CLIENT_BACKLOG",
+    "Messages not sent to a slow client, by reason: client_backlog (its unsent data over "
+    "MAX_CLIENT_BACKLOG) or process_backlog (this process's over MAX_BACKLOG_TOTAL)",
+    ["feed", "topic", "reason"],
+)
+DELIVERED = Counter(
+    "zmqfeed_delivered_messages",
+    "Messages handed to this process's clients: each frame's messages times its recipients "
+    "(those then shed for a slow client included)",
     ["feed", "topic"],
+)
+SENT_BYTES = Counter(
+    "zmqfeed_sent_bytes",
+    "Bytes of the frames handed to this process's clients, times their recipients",
+    ["feed", "topic"],
+)
+LAG = Histogram(
+    "zmqfeed_fanout_lag_seconds",
+    "Seconds from a message's arrival at the subscriber to its fan-out in this process, "
+    "sampled once per frame (the frame's oldest message)",
+    ["feed"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 REFUSED = Counter(
     "zmqfeed_refused_connections",

@@ -1,4 +1,4 @@
-"""The configuration document (README: Configuration): checked, normalised, exported.
+"""The configuration document (docs/configuration.md): checked, normalised, exported.
 
 Pure on purpose: ``zmq_feeds import`` validates the whole file here before it touches the
 database, so that a bad file changes nothing and the error names the field by its path

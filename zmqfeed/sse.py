@@ -25,7 +25,7 @@ from . import conf, embedded, identity, metrics, node, tokens
 from .connection import REFUSED, SessionShell, reader_of
 from .core import protocol, sse
 from .core.protocol import Frame
-from .core.session import At, ClientSession, Limits, Send
+from .core.session import OVER_TOTAL, At, ClientSession, Limits, Send
 from .core.sse import Position, Topic
 from .daphne import backlog
 from .fanout import get_fanout
@@ -266,7 +266,7 @@ class Stream(SessionShell):
             return
         queued = self.queued()
         if self.backlogs.shed(self, queued):  # the process holds too much unsent
-            queued = 1 << 62
+            queued = OVER_TOTAL
         text = session.deliver(frame, queued)
         if session.outbox:
             await self.act()

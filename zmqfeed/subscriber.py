@@ -16,6 +16,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 import zmq
@@ -25,7 +26,7 @@ from . import conf, curve, metrics
 from .core.catalog import Catalog, FeedConfig
 from .core.continuity import Kept, Numbering, new_epoch
 from .core.rates import LogThrottle
-from .core.router import Routed, Router
+from .core.router import UNROUTED, Routed, Router
 from .core.vocabulary import FRAMING_JUPYTER
 from .endpoints import MULTICAST, MULTICAST_REMEDY, parse_endpoint, transport_available
 from .history import Fence, Fenced, History
@@ -105,6 +106,8 @@ class FeedReader:
         self.filters: set[bytes] = set()
         self.task: asyncio.Task | None = None
         self.received = metrics.RECEIVED.labels(feed.slug)
+        self.received_bytes = metrics.RECEIVED_BYTES.labels(feed.slug)
+        self.unrouted = metrics.UNROUTED.labels(feed.slug)
         self.upstream_lost = metrics.UPSTREAM_LOST.labels(feed.slug)
         self.batches = metrics.BATCHES.labels(feed.slug)
         self.routed: dict[str, Any] = {}  # topic key → its ROUTED counter
@@ -355,6 +358,7 @@ class FeedReader:
     async def deliver(self, batch: list[list[bytes]]) -> None:
         routed = self.router.route(batch, time.time())
         self.received.inc(len(batch))
+        self.received_bytes.inc(sum(map(len, chain.from_iterable(batch))))  # in C, per batch
         if routed.dropped:
             self._count_drops(routed.dropped, routed.examples)
         if routed.upstream_lost:
@@ -397,7 +401,10 @@ class FeedReader:
 
     def _count_drops(self, dropped: dict[str, int], examples: dict[str, str]) -> None:
         for kind, count in dropped.items():
-            metrics.DROPPED.labels(self.feed.slug, kind).inc(count)
+            if kind == UNROUTED:  # not malformed: what the SUB filter let in, no topic took
+                self.unrouted.inc(count)
+            else:
+                metrics.DROPPED.labels(self.feed.slug, kind).inc(count)
             total = self.throttle.ready((self.feed.slug, kind), count)
             if total is not None:
                 log.warning(

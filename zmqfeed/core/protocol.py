@@ -152,9 +152,12 @@ def message_head(feed: str, topic: str) -> bytes:
     )
 
 
+TS_FIELD = b',"ts":'
+
+
 def message_tail(zmq_topic_json: bytes, ts_json: bytes, data_fragment: bytes) -> bytes:
     return (
-        b',"zmq_topic":' + zmq_topic_json + b',"ts":' + ts_json + b',"data":' + data_fragment + b"}"
+        b',"zmq_topic":' + zmq_topic_json + TS_FIELD + ts_json + b',"data":' + data_fragment + b"}"
     )
 
 
@@ -280,6 +283,20 @@ class Frame:
         if self._sse is None:
             self._sse = sse.event(self.data, sse.one_id(self.epoch, self.last))
         return self._sse
+
+    def arrived(self) -> float | None:
+        """When the frame's first message reached the subscriber: its envelope's ``ts``,
+        found without parsing (``,"ts":`` cannot occur inside the JSON strings before it);
+        None for a frame without one."""
+        data = self.data
+        start = data.find(TS_FIELD, self.starts[0])
+        if start < 0:
+            return None
+        start += len(TS_FIELD)
+        try:
+            return float(data[start : data.find(b",", start)])
+        except ValueError:
+            return None
 
     def envelopes(self) -> list[bytes]:
         if len(self.starts) == 1:

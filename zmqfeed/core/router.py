@@ -23,6 +23,7 @@ from .vocabulary import FRAMING_PREFIX, FRAMING_RAW, MATCH_EXACT
 
 ROUTE_CACHE_LIMIT = 50_000  # distinct ZeroMQ topics remembered before the cache starts over
 SEQ_DIGITS = 20  # room for any seq in an envelope
+UNROUTED = "unrouted"  # the drop reason of a message no topic takes (not a malformed one)
 
 
 class Route:
@@ -224,8 +225,8 @@ class Router:
             else:
                 ztopic_json, routes = lookup(ztopic)
             if not routes:
-                dropped["unrouted"] = dropped.get("unrouted", 0) + 1
-                examples["unrouted"] = f"no topic takes ZeroMQ topic {decode_topic(ztopic)!r}"
+                dropped[UNROUTED] = dropped.get(UNROUTED, 0) + 1
+                examples[UNROUTED] = f"no topic takes ZeroMQ topic {decode_topic(ztopic)!r}"
                 continue
             tail = message_tail(ztopic_json, ts_json, fragment)
             if len(tail) > max_tail:

@@ -32,6 +32,11 @@ CLOSE_TOO_LARGE = 4009
 CLOSE_FLOOD = 4008
 CLOSE_UNAUTHORIZED = 4401  # a handshake's token is bad, expired or revoked
 CLOSE_IDLE = 4408  # sent nothing and held no subscription for IDLE_TIMEOUT (stands for 408)
+# The ``queued`` a shell gives :meth:`ClientSession.deliver` for a client its process's
+# backlog supervisor sheds (the process holds over MAX_BACKLOG_TOTAL unsent).
+OVER_TOTAL = 1 << 62
+SHED_CLIENT = "client_backlog"  # why a frame was shed: the client's own MAX_CLIENT_BACKLOG
+SHED_PROCESS = "process_backlog"  # or the process's MAX_BACKLOG_TOTAL
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class Shed:
     feed: str
     topic: str
     count: int
+    reason: str = SHED_CLIENT
 
 
 @dataclass(frozen=True)
@@ -389,7 +395,8 @@ class ClientSession:
         if queued > self.limits.max_backlog:
             # sub.last stays, so the next frame sent opens with a gap for what is shed.
             count = frame.last - max(frame.first, sub.last + 1) + 1
-            self.outbox.append(Shed(sub.feed, sub.topic, count))
+            reason = SHED_PROCESS if queued >= OVER_TOTAL else SHED_CLIENT
+            self.outbox.append(Shed(sub.feed, sub.topic, count, reason))
             sub.shed = True
             return None
         if frame.first <= sub.last:

@@ -1,4 +1,4 @@
-"""Feeds and topics to and from JSON (README: Configuration), for version control."""
+"""Feeds and topics to and from JSON (docs/configuration.md), for version control."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def apply(document: dict[str, Any], *, prune: bool) -> Summary:
 
 class Command(BaseCommand):
     help = (
-        "Feeds and topics as JSON (README: Configuration). `import FILE.json` upserts feeds "
+        "Feeds and topics as JSON (docs/configuration.md). `import FILE.json` upserts feeds "
         "by slug and topics by (feed, slug), all or nothing: a file with any error changes "
         "nothing and the error names the field. Groups named in the file that do not exist "
         "are created empty (they grant nothing until users are added). "
