@@ -688,3 +688,38 @@ def test_export_of_an_imported_document_is_the_document_sorted(document: dict[st
     assert exported == canonical(document)
     assert validate(exported) == exported
     assert export(as_catalog(validate(exported))) == exported
+
+
+def test_every_problem_is_reported_in_the_documents_order() -> None:
+    """One pass finds them all: several fields of a feed, a topic that is not an object, a
+    missing key (said once, not again as a wrong type), each bad endpoint of a list."""
+    doc = copy.deepcopy(BASE)
+    feed = doc["feeds"][0]
+    feed["bind"] = "no"  # its endpoints are then checked without the wildcard rule
+    feed["endpoints"] = ["tcp://*:5556", "udp://x", "tcp://a:1", "tcp://a:1"]
+    feed["payload"] = "xml"
+    feed["topics"].append("eur2")
+    del doc["feeds"][1]["name"]
+    doc["feeds"][1]["surprise"] = 1
+    with pytest.raises(schema.SchemaErrors) as caught:
+        validate(doc)
+    assert [(e.path, e.message.split(" ")[0]) for e in caught.value.errors] == [
+        ("feeds[0].bind", "must"),
+        ("feeds[0].endpoints[1]", "'udp://x':"),
+        ("feeds[0].endpoints[3]", "'tcp://a:1'"),
+        ("feeds[0].payload", "must"),
+        ("feeds[0].topics[1]", "must"),
+        ("feeds[1].surprise", "unknown"),
+        ("feeds[1].name", "is"),
+    ]
+    assert str(caught.value).splitlines()[0] == "feeds[0].bind: must be true or false, not a string"
+    assert isinstance(caught.value, SchemaError)  # callers that catch one catch them all
+    assert caught.value.path == "feeds[0].bind"
+
+
+def test_a_single_problem_is_a_plain_schema_error() -> None:
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["payload"] = "xml"
+    with pytest.raises(SchemaError) as caught:
+        validate(doc)
+    assert type(caught.value) is SchemaError
