@@ -99,6 +99,16 @@ def test_a_missing_transport_names_the_remedy(admin_client: Client) -> None:
     assert "norm:// is not available" in message and "make multicast" in message
 
 
+def test_a_feed_slug_of_one_of_zmqfeeds_pages_is_refused(admin_client: Client) -> None:
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", slug="metrics"))
+    [message] = errors_of(response)["slug"]
+    assert message.startswith("'metrics' is the address of one of zmqfeed's own pages")
+    assert "reserved: healthz, logout, metrics, sse, status, token." in message
+    assert not Feed.objects.exists()
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", slug="metrics-eu"))
+    assert response.status_code == 302
+
+
 def test_a_wildcard_needs_bind(admin_client: Client) -> None:
     response = admin_client.post(ADD, feed_form("tcp://*:5556"))
     assert errors_of(response) == {

@@ -558,6 +558,7 @@ def test_export_sorts_and_writes_every_key() -> None:
 # Valid documents, for the round-trip properties.
 TEXT = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
 slugs = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=SLUG_MAX)
+feed_slugs = slugs.filter(lambda slug: slug.lower() not in schema.RESERVED_FEED_SLUGS)
 names = st.text(TEXT, min_size=1, max_size=30).filter(str.strip)
 group_names = st.lists(names, max_size=3)
 
@@ -613,7 +614,7 @@ def feeds(draw: st.DrawFn) -> dict[str, Any]:
     if chosen == "jupyter":  # nor can a jupyter feed's be published to
         chosen_topics = [{**t, "publish_access": "nobody"} for t in chosen_topics]
     return {
-        "slug": draw(slugs),
+        "slug": draw(feed_slugs),
         "name": draw(names),
         "endpoints": draw(st.lists(tcp | ipc, min_size=1, max_size=3, unique=True)),
         "bind": bind,
@@ -723,3 +724,27 @@ def test_a_single_problem_is_a_plain_schema_error() -> None:
     with pytest.raises(SchemaError) as caught:
         validate(doc)
     assert type(caught.value) is SchemaError
+
+
+@pytest.mark.parametrize("slug", [*schema.RESERVED_FEED_SLUGS, "Metrics"])
+def test_a_feed_cannot_take_the_slug_of_one_of_zmqfeeds_pages(slug: str) -> None:
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["slug"] = slug
+    with pytest.raises(SchemaError) as caught:
+        validate(doc)
+    assert caught.value.path == "feeds[0].slug"
+    assert caught.value.message.startswith(f"{slug!r} is the address of one of zmqfeed's own")
+    assert "reserved: healthz, logout, metrics, sse, status, token" in caught.value.message
+    doc["feeds"][0]["topics"][0]["slug"] = slug  # a topic has no page of its own: fine
+    doc["feeds"][0]["slug"] = f"{slug}-feed"
+    assert validate(doc)["feeds"][0]["slug"] == f"{slug}-feed"
+
+
+def test_the_reserved_slugs_are_zmqfeeds_own_paths() -> None:
+    """Every fixed first segment of zmqfeed/urls.py is reserved, and "status" besides."""
+    from zmqfeed import urls
+
+    routes = {str(p.pattern).split("/")[0] for p in urls.urlpatterns}
+    fixed = {r for r in routes if r and not r.startswith("<")}
+    assert fixed <= set(schema.RESERVED_FEED_SLUGS), fixed - set(schema.RESERVED_FEED_SLUGS)
+    assert set(schema.RESERVED_FEED_SLUGS) - fixed <= {"status"}

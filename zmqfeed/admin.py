@@ -31,6 +31,7 @@ from .schema import (
     connection_file_problem,
     curve_publishers_problems,
     endpoint_list_problems,
+    feed_slug_problem,
     frames_problem,
     groups_problem,
     jupyter_publish_problem,
@@ -128,6 +129,9 @@ class FeedForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        problem = feed_slug_problem(data["slug"]) if "slug" in data else None
+        if problem:
+            self.add_error("slug", problem[0].upper() + problem[1:] + ".")
         if "endpoints" in data and "bind" in data:
             problems = endpoint_list_problems(data["endpoints"], bind=data["bind"])
             if problems:

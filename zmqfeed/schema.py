@@ -43,6 +43,7 @@ from .core.vocabulary import (
     PREFIX_MAX,
     PUBLISH_ACCESS,
     PUBLISH_SOCKETS,
+    RESERVED_FEED_SLUGS,
     SEPARATOR_MAX,
     SEQ_KINDS,
     SLUG_MAX,
@@ -285,6 +286,16 @@ def _groups(value: object, path: str) -> list[str]:
     return sorted(set(groups))
 
 
+def feed_slug_problem(slug: str) -> str | None:
+    """A feed's page is <slug>/ beside zmqfeed's own pages: those names are taken."""
+    if slug.lower() in RESERVED_FEED_SLUGS:
+        return (
+            f"{slug!r} is the address of one of zmqfeed's own pages, so the feed's page could "
+            f"never be reached; these slugs are reserved: {', '.join(RESERVED_FEED_SLUGS)}"
+        )
+    return None
+
+
 def frames_problem(frames: list[str]) -> str | None:
     """What is wrong with a valid-kinds ``frames`` list as a whole, if anything."""
     if not frames:
@@ -449,6 +460,8 @@ def _feed(obj: object, path: str, problems: _Problems) -> dict[str, Any]:
     """The feed's valid fields (and its topics'); its problems go to ``problems``."""
     feed = _Fields(obj, path, FEED_REQUIRED, FEED_KEYS, FEED_DEFAULTS, problems)
     feed.check("slug", _slug)
+    if feed.has("slug"):
+        feed.add("slug", feed_slug_problem(feed.values["slug"]))
     feed.check("name", _string, max_length=NAME_MAX)
     feed.check("bind", _bool)
     feed.check("publish_bind", _bool)
