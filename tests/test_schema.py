@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import zmq
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zmqfeed import schema
@@ -679,11 +679,13 @@ def canonical(document: dict[str, Any]) -> dict[str, Any]:
 
 
 @given(documents)
+@settings(suppress_health_check=[HealthCheck.too_slow])  # data generation, on a busy machine
 def test_valid_documents_pass_unchanged_through_json(document: dict[str, Any]) -> None:
     assert validate(json.loads(json.dumps(document))) == document
 
 
 @given(documents)
+@settings(suppress_health_check=[HealthCheck.too_slow])  # data generation, on a busy machine
 def test_export_of_an_imported_document_is_the_document_sorted(document: dict[str, Any]) -> None:
     exported = export(as_catalog(validate(document)))
     assert exported == canonical(document)
