@@ -1,24 +1,58 @@
 """The demo site's settings: everything that differs between hosts comes from the environment."""
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# DJANGO_DEBUG=1 without DJANGO_SECRET_KEY: a random key made once per checkout (gitignored),
+# so that sessions and program tokens survive restarts and agree between its processes.
+DEVELOPMENT_KEY_FILE = BASE_DIR / ".dev-secret-key"
 
 
 def env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
 
 
+def development_key(path: Path) -> str:
+    """The checkout's development key, made on first use; two processes starting at once
+    agree on it (the file appears whole, by a hard link, or not at all)."""
+    try:
+        key = path.read_text(encoding="ascii").strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return get_random_secret_key()  # unreadable: this process only
+    key = get_random_secret_key()
+    draft = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        draft.write_text(key + "\n", encoding="ascii")
+        draft.chmod(0o600)
+        os.link(draft, path)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    except OSError:
+        return key  # a read-only checkout: this process only
+    finally:
+        draft.unlink(missing_ok=True)
+    return key
+
+
 DEBUG = env_bool("DJANGO_DEBUG")
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for development).")
-    SECRET_KEY = "insecure-development-key-only-with-DJANGO_DEBUG"
+        # One line, not the traceback Django would print for ImproperlyConfigured.
+        sys.exit(
+            "zmqfeed demo: set DJANGO_SECRET_KEY to a long random string "
+            "(or DJANGO_DEBUG=1 for development, with a key kept in .dev-secret-key)."
+        )
+    SECRET_KEY = development_key(DEVELOPMENT_KEY_FILE)
 
 ALLOWED_HOSTS = [
     h.strip()

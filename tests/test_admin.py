@@ -99,6 +99,38 @@ def test_a_missing_transport_names_the_remedy(admin_client: Client) -> None:
     assert "norm:// is not available" in message and "make multicast" in message
 
 
+def test_a_feed_slug_of_one_of_zmqfeeds_pages_is_refused(admin_client: Client) -> None:
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", slug="metrics"))
+    [message] = errors_of(response)["slug"]
+    assert message.startswith("'metrics' is the address of one of zmqfeed's own pages")
+    assert "reserved: healthz, logout, metrics, sse, status, token." in message
+    assert not Feed.objects.exists()
+    response = admin_client.post(ADD, feed_form("tcp://127.0.0.1:5556", slug="metrics-eu"))
+    assert response.status_code == 302
+
+
+def test_the_feed_pages_load_the_layout_css_and_the_inline_offers_values(
+    admin_client: Client,
+) -> None:
+    """tests/test_admin_layout.py looks at the result in chromium at 1280 px."""
+    feed = Feed.objects.create(slug="prices", name="Prices", endpoints=["tcp://127.0.0.1:5556"])
+    Topic.objects.create(feed=feed, slug="eur", name="EUR", access="authenticated")
+    for url in (CHANGELIST, f"/admin/zmqfeed/feed/{feed.pk}/change/", "/admin/zmqfeed/topic/"):
+        assert "zmqfeed/admin.css" in admin_client.get(url).content.decode(), url
+    page = admin_client.get(f"/admin/zmqfeed/feed/{feed.pk}/change/").content.decode()
+    [select] = re.findall(r'<select name="topics-0-access".*?</select>', page, re.DOTALL)
+    assert re.findall(r"<option [^>]*>([^<]*)</option>", select) == [
+        "public",
+        "authenticated",
+        "staff",
+        "group",
+    ]
+    assert 'value="authenticated" selected' in select
+    # The topic's own page has the room for the long labels.
+    page = admin_client.get(f"/admin/zmqfeed/topic/{feed.topics.get().pk}/change/").content
+    assert "any logged-in user" in page.decode()
+
+
 def test_a_wildcard_needs_bind(admin_client: Client) -> None:
     response = admin_client.post(ADD, feed_form("tcp://*:5556"))
     assert errors_of(response) == {

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import zmq
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zmqfeed import schema
@@ -558,6 +558,7 @@ def test_export_sorts_and_writes_every_key() -> None:
 # Valid documents, for the round-trip properties.
 TEXT = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
 slugs = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=SLUG_MAX)
+feed_slugs = slugs.filter(lambda slug: slug.lower() not in schema.RESERVED_FEED_SLUGS)
 names = st.text(TEXT, min_size=1, max_size=30).filter(str.strip)
 group_names = st.lists(names, max_size=3)
 
@@ -613,7 +614,7 @@ def feeds(draw: st.DrawFn) -> dict[str, Any]:
     if chosen == "jupyter":  # nor can a jupyter feed's be published to
         chosen_topics = [{**t, "publish_access": "nobody"} for t in chosen_topics]
     return {
-        "slug": draw(slugs),
+        "slug": draw(feed_slugs),
         "name": draw(names),
         "endpoints": draw(st.lists(tcp | ipc, min_size=1, max_size=3, unique=True)),
         "bind": bind,
@@ -678,13 +679,74 @@ def canonical(document: dict[str, Any]) -> dict[str, Any]:
 
 
 @given(documents)
+@settings(suppress_health_check=[HealthCheck.too_slow])  # data generation, on a busy machine
 def test_valid_documents_pass_unchanged_through_json(document: dict[str, Any]) -> None:
     assert validate(json.loads(json.dumps(document))) == document
 
 
 @given(documents)
+@settings(suppress_health_check=[HealthCheck.too_slow])  # data generation, on a busy machine
 def test_export_of_an_imported_document_is_the_document_sorted(document: dict[str, Any]) -> None:
     exported = export(as_catalog(validate(document)))
     assert exported == canonical(document)
     assert validate(exported) == exported
     assert export(as_catalog(validate(exported))) == exported
+
+
+def test_every_problem_is_reported_in_the_documents_order() -> None:
+    """One pass finds them all: several fields of a feed, a topic that is not an object, a
+    missing key (said once, not again as a wrong type), each bad endpoint of a list."""
+    doc = copy.deepcopy(BASE)
+    feed = doc["feeds"][0]
+    feed["bind"] = "no"  # its endpoints are then checked without the wildcard rule
+    feed["endpoints"] = ["tcp://*:5556", "udp://x", "tcp://a:1", "tcp://a:1"]
+    feed["payload"] = "xml"
+    feed["topics"].append("eur2")
+    del doc["feeds"][1]["name"]
+    doc["feeds"][1]["surprise"] = 1
+    with pytest.raises(schema.SchemaErrors) as caught:
+        validate(doc)
+    assert [(e.path, e.message.split(" ")[0]) for e in caught.value.errors] == [
+        ("feeds[0].bind", "must"),
+        ("feeds[0].endpoints[1]", "'udp://x':"),
+        ("feeds[0].endpoints[3]", "'tcp://a:1'"),
+        ("feeds[0].payload", "must"),
+        ("feeds[0].topics[1]", "must"),
+        ("feeds[1].surprise", "unknown"),
+        ("feeds[1].name", "is"),
+    ]
+    assert str(caught.value).splitlines()[0] == "feeds[0].bind: must be true or false, not a string"
+    assert isinstance(caught.value, SchemaError)  # callers that catch one catch them all
+    assert caught.value.path == "feeds[0].bind"
+
+
+def test_a_single_problem_is_a_plain_schema_error() -> None:
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["payload"] = "xml"
+    with pytest.raises(SchemaError) as caught:
+        validate(doc)
+    assert type(caught.value) is SchemaError
+
+
+@pytest.mark.parametrize("slug", [*schema.RESERVED_FEED_SLUGS, "Metrics"])
+def test_a_feed_cannot_take_the_slug_of_one_of_zmqfeeds_pages(slug: str) -> None:
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["slug"] = slug
+    with pytest.raises(SchemaError) as caught:
+        validate(doc)
+    assert caught.value.path == "feeds[0].slug"
+    assert caught.value.message.startswith(f"{slug!r} is the address of one of zmqfeed's own")
+    assert "reserved: healthz, logout, metrics, sse, status, token" in caught.value.message
+    doc["feeds"][0]["topics"][0]["slug"] = slug  # a topic has no page of its own: fine
+    doc["feeds"][0]["slug"] = f"{slug}-feed"
+    assert validate(doc)["feeds"][0]["slug"] == f"{slug}-feed"
+
+
+def test_the_reserved_slugs_are_zmqfeeds_own_paths() -> None:
+    """Every fixed first segment of zmqfeed/urls.py is reserved, and "status" besides."""
+    from zmqfeed import urls
+
+    routes = {str(p.pattern).split("/")[0] for p in urls.urlpatterns}
+    fixed = {r for r in routes if r and not r.startswith("<")}
+    assert fixed <= set(schema.RESERVED_FEED_SLUGS), fixed - set(schema.RESERVED_FEED_SLUGS)
+    assert set(schema.RESERVED_FEED_SLUGS) - fixed <= {"status"}

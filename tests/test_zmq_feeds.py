@@ -299,3 +299,33 @@ def test_publish_access_on_a_jupyter_feed_changes_nothing() -> None:
         "(nothing was changed)"
     )
     assert exported() == before
+
+
+def test_every_error_of_a_file_is_reported_and_nothing_is_imported(tmp_path: Path) -> None:
+    """Three problems in three places: a feed field, a topic field, a rule across topics."""
+    doc = copy.deepcopy(BASE)
+    doc["feeds"][0]["endpoints"] = ["tcp://127.0.0.1:5556", "tcp://nowhere"]
+    doc["feeds"][0]["topics"][0]["access"] = "everyone"
+    doc["feeds"].append(
+        {
+            "slug": "second",
+            "name": "Second",
+            "endpoints": ["tcp://127.0.0.1:6000"],
+            "topics": [{"slug": "a", "name": "A"}, {"slug": "a", "name": "Again"}],
+        }
+    )
+    path = tmp_path / "feeds.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(CommandError) as caught:
+        run("import", str(path))
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"{path}: 3 problems, so nothing was changed:"
+    assert [line.split(":", 1)[0].strip() for line in lines[1:]] == [
+        "feeds[0].endpoints[1]",
+        "feeds[0].topics[0].access",
+        "feeds[2].topics[1].slug",
+    ], lines
+    assert "not 'everyone'" in lines[2]
+    assert "'a' is already the slug of feeds[2].topics[0]" in lines[3]
+    assert not Feed.objects.exists() and not Topic.objects.exists()
+    assert not Group.objects.exists()

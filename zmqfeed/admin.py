@@ -31,6 +31,7 @@ from .schema import (
     connection_file_problem,
     curve_publishers_problems,
     endpoint_list_problems,
+    feed_slug_problem,
     frames_problem,
     groups_problem,
     jupyter_publish_problem,
@@ -128,6 +129,9 @@ class FeedForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        problem = feed_slug_problem(data["slug"]) if "slug" in data else None
+        if problem:
+            self.add_error("slug", problem[0].upper() + problem[1:] + ".")
         if "endpoints" in data and "bind" in data:
             problems = endpoint_list_problems(data["endpoints"], bind=data["bind"])
             if problems:
@@ -189,6 +193,12 @@ def _has_feed(topic: Topic) -> bool:
         return False
 
 
+class LayoutMedia:
+    """Layout at laptop widths: filters above the lists, a topics table that fits the form."""
+
+    css = {"all": ("zmqfeed/admin.css",)}
+
+
 class TopicInline(admin.TabularInline):
     model = Topic
     form = TopicForm
@@ -198,11 +208,18 @@ class TopicInline(admin.TabularInline):
     autocomplete_fields = ("groups",)
     show_change_link = True
 
+    def formfield_for_choice_field(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        """The values (prefix, public, nobody, …), not their long labels, so that the table
+        fits the form; the topic's own page, and the column headers' help, explain them."""
+        kwargs["choices"] = [(value, value) for value, _ in db_field.choices]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
 
 @admin.register(Feed)
 class FeedAdmin(admin.ModelAdmin):
     form = FeedForm
     inlines = (TopicInline,)
+    Media = LayoutMedia
     list_display = (
         "slug",
         "name",
@@ -332,6 +349,7 @@ class FeedAdmin(admin.ModelAdmin):
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     form = TopicForm
+    Media = LayoutMedia
     list_display = ("slug", "feed", "name", "prefix", "access", "publish_access", "group_names")
     list_filter = ("feed", "access", "publish_access")
     search_fields = ("slug", "name", "prefix", "feed__slug", "feed__name")

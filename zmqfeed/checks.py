@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, router, transaction
 
 from . import conf, history
-from .core.vocabulary import ACCESS_NOBODY
+from .core.vocabulary import (
+    ACCESS_AUTHENTICATED,
+    ACCESS_GROUP,
+    ACCESS_NOBODY,
+    ACCESS_PUBLIC,
+    ACCESS_STAFF,
+)
 from .daphne import guard, send_limit
-from .models import Topic
+from .endpoints import MULTICAST, MULTICAST_REMEDY, parse_endpoint, transport_available
+from .layers import layer_is_in_memory
+from .models import Feed, Topic
 
 POSITIVE_NUMBERS = (
     "RELOAD_INTERVAL",
@@ -160,10 +169,56 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="zmqfeed.E005",
             )
         )
+    elif values["EMBEDDED"] is False and layer_is_in_memory():
+        errors.append(
+            Error(
+                "ZMQFEED['EMBEDDED'] is False, but CHANNEL_LAYERS['default'] is in-memory: a "
+                "separate `manage.py zmq_subscribe` process can never reach the server's "
+                "clients, so no message would arrive.",
+                hint="Remove EMBEDDED (None runs the subscriber inside the server with an "
+                "in-memory layer), or give the processes a shared layer, "
+                "channels_redis.pubsub.RedisPubSubChannelLayer (README: Scaled mode).",
+                id="zmqfeed.E009",
+            )
+        )
     errors += _check_history()
     errors += _check_send_limit(values)
     errors += _check_curve(values)
+    errors += _check_daphne_app()
     return errors
+
+
+def _check_daphne_app() -> list[CheckMessage]:
+    """W004: `runserver` must be daphne's, or zmqfeed's WebSockets are a 404 in development.
+
+    Django takes a command from the first app in INSTALLED_APPS that has it, and
+    django.contrib.staticfiles has a (WSGI) runserver of its own.
+    """
+    names = [config.name for config in apps.get_app_configs()]
+    silence = (
+        'If another ASGI server (uvicorn, hypercorn) serves the site, add "zmqfeed.W004" '
+        "to SILENCED_SYSTEM_CHECKS."
+    )
+    if "daphne" not in names:
+        return [
+            Warning(
+                '"daphne" is not in INSTALLED_APPS: `manage.py runserver` serves no '
+                "WebSockets, so zmqfeed's pages stay at connecting.",
+                hint='Put "daphne" first in INSTALLED_APPS (pip install daphne). ' + silence,
+                id="zmqfeed.W004",
+            )
+        ]
+    staticfiles = "django.contrib.staticfiles"
+    if staticfiles in names and names.index(staticfiles) < names.index("daphne"):
+        return [
+            Warning(
+                f'"daphne" comes after "{staticfiles}" in INSTALLED_APPS, so '
+                "`manage.py runserver` is staticfiles' (WSGI): it serves no WebSockets.",
+                hint=f'Move "daphne" before "{staticfiles}", best first in INSTALLED_APPS.',
+                id="zmqfeed.W004",
+            )
+        ]
+    return []
 
 
 def _check_send_limit(values: dict[str, Any]) -> list[CheckMessage]:
@@ -258,6 +313,84 @@ def _check_curve(values: dict[str, Any]) -> list[CheckMessage]:
     ]
 
 
+@register(Tags.security)
+def check_origins(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W005: a WebSocket route of the site's own that nothing checks the Origin of.
+
+    A browser sends the site's cookies with a WebSocket opened by any page, so a consumer
+    that trusts the session must refuse other origins (cross-site WebSocket hijacking).
+    zmqfeed's consumer checks it itself; a site's own routes need Channels' validator.
+    The stack is read from ASGI_APPLICATION; one that does not import is reported when the
+    server loads it, not here.
+    """
+    from channels.routing import get_default_application
+
+    try:
+        application = get_default_application()
+    except Exception:  # unset, or fails to import: nothing to read
+        return []
+    routes = unguarded_routes(application)
+    if not routes:
+        return []
+    listed = ", ".join(repr(route) for route in routes)
+    return [
+        Warning(
+            f"WebSocket route(s) {listed} of ASGI_APPLICATION accept any Origin: nothing in "
+            "the stack checks it, so any web page can open them with a user's cookies.",
+            hint='Wrap the "websocket" application in channels.security.websocket.'
+            "AllowedHostsOriginValidator(...), or the routes in OriginValidator(..., "
+            "[origins]). zmqfeed's own routes check the Origin themselves "
+            "(ZMQFEED['ALLOWED_ORIGINS'], else ALLOWED_HOSTS). If middleware of your own "
+            'checks it, add "zmqfeed.W005" to SILENCED_SYSTEM_CHECKS.',
+            id="zmqfeed.W005",
+        )
+    ]
+
+
+def unguarded_routes(app: Any, guarded: bool = False, prefix: str = "") -> list[str]:
+    """The WebSocket routes of an ASGI stack that no Origin check stands in front of.
+
+    Walks Channels' ProtocolTypeRouter ("websocket"), middleware (``inner``,
+    ``application``), OriginValidator and URLRouter down to consumers. zmqfeed's
+    FeedConsumer checks the Origin itself. An application it cannot see into is not
+    reported: it may check the Origin in ways this cannot tell.
+    """
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from channels.security.websocket import OriginValidator
+
+    from .consumer import FeedConsumer
+
+    if isinstance(app, ProtocolTypeRouter):
+        inner = app.application_mapping.get("websocket")
+        return [] if inner is None else unguarded_routes(inner, guarded, prefix)
+    if isinstance(app, OriginValidator):
+        return unguarded_routes(app.application, True, prefix)
+    if isinstance(app, URLRouter):
+        found: list[str] = []
+        for route in app.routes:
+            found += unguarded_routes(route.callback, guarded, prefix + str(route.pattern))
+        return found
+    consumer = getattr(app, "consumer_class", None)
+    if isinstance(consumer, type):
+        if guarded or issubclass(consumer, FeedConsumer):
+            return []
+        return [prefix or consumer.__name__]
+    for name in ("inner", "application", "app"):
+        inner = getattr(app, name, None)
+        if inner is not None:
+            return unguarded_routes(inner, guarded, prefix)
+    return []
+
+
+def _read(using: str, query: Any) -> list[Any] | None:
+    """Rows of a database check, or None before ``migrate`` (no tables to read yet)."""
+    try:
+        with transaction.atomic(using=using):  # a failed query must not spoil a transaction
+            return list(query)
+    except DatabaseError:
+        return None
+
+
 @register(Tags.database)
 def check_publishing(
     app_configs: Any = None, databases: Any = None, **kwargs: Any
@@ -272,16 +405,13 @@ def check_publishing(
     using = router.db_for_read(Topic)
     if not databases or using not in databases:
         return []
-    try:
-        with transaction.atomic(using=using):  # a failed query must not spoil a transaction
-            topics = list(
-                Topic.objects.using(using)
-                .exclude(publish_access=ACCESS_NOBODY)
-                .select_related("feed")
-                .order_by("feed__slug", "slug")
-            )
-    except DatabaseError:
-        return []
+    topics = _read(
+        using,
+        Topic.objects.using(using)
+        .exclude(publish_access=ACCESS_NOBODY)
+        .select_related("feed")
+        .order_by("feed__slug", "slug"),
+    )
     return [
         Warning(
             f"Publish access is {topic.publish_access!r}, but feed {topic.feed.slug!r} has no "
@@ -292,6 +422,106 @@ def check_publishing(
             obj=topic,
             id="zmqfeed.W003",
         )
-        for topic in topics
+        for topic in topics or ()
         if not topic.feed.publish_endpoints
+    ]
+
+
+# Access values that only a logged-in user passes.
+NEEDS_LOGIN = {ACCESS_AUTHENTICATED, ACCESS_STAFF, ACCESS_GROUP}
+
+
+@register(Tags.database)
+def check_feeds(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W006: an enabled feed with no topics; W007: multicast this libzmq lacks; W008: a
+    topic that needs a login on a site whose login link leads nowhere.
+
+    Database checks, run as W003 is (``check --database default``, ``migrate``).
+    """
+    using = router.db_for_read(Feed)
+    if not databases or using not in databases:
+        return []
+    feeds = _read(
+        using,
+        Feed.objects.using(using).filter(enabled=True).prefetch_related("topics").order_by("slug"),
+    )
+    if not feeds:
+        return []
+    errors: list[CheckMessage] = []
+    for feed in feeds:
+        if not feed.topics.all():
+            errors.append(
+                Warning(
+                    f"Feed {feed.slug!r} is enabled but has no topics: nobody can subscribe "
+                    "to it, and what it receives is counted as unrouted.",
+                    hint=f"Add a topic to feed {feed.slug!r} (an empty prefix takes every "
+                    "message), or disable the feed.",
+                    obj=feed,
+                    id="zmqfeed.W006",
+                )
+            )
+        errors += _multicast_problems(feed)
+    errors += _login_problems(feeds)
+    return errors
+
+
+def _multicast_problems(feed: Feed) -> list[CheckMessage]:
+    """A feed saved where libzmq had PGM/NORM (or written to the database directly)."""
+    found = []
+    for endpoint in feed.endpoints or ():
+        try:
+            scheme = parse_endpoint(endpoint).scheme
+        except ValueError:
+            continue  # the admin and import refuse it; the subscriber logs it
+        if scheme in MULTICAST and not transport_available(scheme):
+            found.append(
+                Warning(
+                    f"Feed {feed.slug!r} is enabled with {endpoint!r}, but {scheme}:// is not "
+                    "available here: the subscriber cannot open the feed.",
+                    hint=f"{MULTICAST_REMEDY[0].upper()}{MULTICAST_REMEDY[1:]} See "
+                    f"docs/multicast.md; or change the endpoints of feed {feed.slug!r}, or "
+                    "disable it.",
+                    obj=feed,
+                    id="zmqfeed.W007",
+                )
+            )
+    return found
+
+
+def _login_problems(feeds: list[Feed]) -> list[CheckMessage]:
+    """The login link the pages show (views.login_url) must lead to a login these users
+    can use: the admin's, the fallback, takes staff accounts only."""
+    from . import views
+
+    if views.site_login_url() is not None:
+        return []
+    needs: dict[str, set[str]] = {}  # access value -> "feed/topic" that need it
+    for feed in feeds:
+        for topic in feed.topics.all():
+            for access in {topic.access, topic.publish_access} & NEEDS_LOGIN:
+                needs.setdefault(access, set()).add(f"{feed.slug}/{topic.slug}")
+    fallback = views.login_url()  # the admin's login, if it is mounted
+    if fallback is not None:
+        needs.pop(ACCESS_STAFF, None)  # staff can log in there
+    topics = sorted(set().union(*needs.values())) if needs else []
+    if not topics:
+        return []
+    shown = ", ".join(topics[:5]) + (f" and {len(topics) - 5} more" if len(topics) > 5 else "")
+    if fallback:
+        where = f"the pages link to the admin's login ({fallback}), which takes staff only"
+        who = "users who are not staff"
+    else:
+        where = "the admin is not mounted either, so the pages show no log-in link"
+        who = "users"
+    return [
+        Warning(
+            f"settings.LOGIN_URL ({settings.LOGIN_URL!r}) leads nowhere on this site and "
+            f"{where}: {who} cannot log in to read or publish {shown}.",
+            hint="Set LOGIN_URL to the URL name or path of a login page the site serves, e.g. "
+            'path("accounts/", include("django.contrib.auth.urls")) in urls.py and '
+            f'LOGIN_URL = "login"; or make those topics {ACCESS_PUBLIC!r}.',
+            id="zmqfeed.W008",
+        )
     ]

@@ -1,13 +1,13 @@
 """The configuration document (docs/configuration.md): checked, normalised, exported.
 
 Pure on purpose: ``zmq_feeds import`` validates the whole file here before it touches the
-database, so that a bad file changes nothing and the error names the field by its path
-(``feeds[1].topics[0].access: must be one of …``).
+database, so that a bad file changes nothing and every error names its field by its path
+(``feeds[1].topics[0].access: must be one of …``), all of them at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from django.core.validators import slug_re
@@ -43,6 +43,7 @@ from .core.vocabulary import (
     PREFIX_MAX,
     PUBLISH_ACCESS,
     PUBLISH_SOCKETS,
+    RESERVED_FEED_SLUGS,
     SEPARATOR_MAX,
     SEQ_KINDS,
     SLUG_MAX,
@@ -54,12 +55,86 @@ from .endpoints import endpoint_problems, parse_endpoint
 
 
 class SchemaError(ValueError):
-    """The first problem found in a document, with the path of the field it concerns."""
+    """A problem found in a document, with the path of the field it concerns."""
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
+
+
+class SchemaErrors(SchemaError):
+    """Every problem found, in the document's order, one per line; ``path`` and
+    ``message`` are the first's."""
+
+    def __init__(self, errors: list[SchemaError]) -> None:
+        super().__init__(errors[0].path, errors[0].message)
+        self.args = ("\n".join(str(error) for error in errors),)
+        self.errors = errors
+
+
+class _Problems:
+    """Collects the problems of a document, so that one pass reports them all."""
+
+    def __init__(self) -> None:
+        self.errors: list[SchemaError] = []
+
+    def add(self, path: str, problem: str | None) -> None:
+        if problem:
+            self.errors.append(SchemaError(path, problem))
+
+    def take(self, exc: SchemaError) -> None:
+        self.errors.extend(exc.errors if isinstance(exc, SchemaErrors) else [exc])
+
+
+def _raise_all(errors: list[SchemaError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise SchemaErrors(errors)
+
+
+class _Fields:
+    """One object of the document, whose fields are checked one by one: a bad field is
+    reported and left out of ``values``, and the checks that need it are skipped."""
+
+    def __init__(
+        self,
+        obj: object,
+        path: str,
+        required: tuple[str, ...],
+        allowed: tuple[str, ...],
+        defaults: Mapping[str, Any],
+        problems: _Problems,
+    ) -> None:
+        self.path = path
+        self.problems = problems
+        self.values: dict[str, Any] = {}
+        self.raw: dict[str, Any] = {}
+        if not isinstance(obj, dict):
+            problems.add(path, f"must be an object, not {_kind(obj)}")
+            return
+        for key in obj:
+            if key not in allowed:
+                problems.add(f"{path}.{key}", f"unknown key; the keys are {', '.join(allowed)}")
+        for key in required:
+            if key not in obj:
+                problems.add(f"{path}.{key}", "is required")
+        self.raw = {**defaults, **obj}
+
+    def check(self, key: str, check: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        if key not in self.raw:  # a required key, reported missing
+            return
+        try:
+            self.values[key] = check(self.raw[key], f"{self.path}.{key}", *args, **kwargs)
+        except SchemaError as exc:
+            self.problems.take(exc)
+
+    def has(self, *keys: str) -> bool:
+        return all(key in self.values for key in keys)
+
+    def add(self, key: str, problem: str | None) -> None:
+        self.problems.add(f"{self.path}.{key}", problem)
 
 
 def endpoint_list_problems(
@@ -92,18 +167,6 @@ def endpoint_list_problems(
             )
         seen.add(endpoint)
     return problems
-
-
-def _keys(obj: object, path: str, required: tuple[str, ...], allowed: tuple[str, ...]) -> dict:
-    if not isinstance(obj, dict):
-        raise SchemaError(path, f"must be an object, not {_kind(obj)}")
-    for key in obj:
-        if key not in allowed:
-            raise SchemaError(f"{path}.{key}", f"unknown key; the keys are {', '.join(allowed)}")
-    for key in required:
-        if key not in obj:
-            raise SchemaError(f"{path}.{key}", "is required")
-    return obj
 
 
 def _kind(value: object) -> str:
@@ -164,19 +227,23 @@ def _list(value: object, path: str) -> list:
     return value
 
 
-def _endpoints(value: object, path: str, *, bind: bool, **wording: str) -> list[str]:
+def _endpoints(value: object, path: str, *, bind: bool | None, **wording: str) -> list[str]:
     endpoints = _list(value, path)
     if not endpoints:
         raise SchemaError(path, "must list at least one endpoint")
     return _endpoint_list(endpoints, path, bind=bind, **wording)
 
 
-def _endpoint_list(endpoints: list, path: str, *, bind: bool, **wording: str) -> list[str]:
+def _endpoint_list(endpoints: list, path: str, *, bind: bool | None, **wording: str) -> list[str]:
+    """Each bad endpoint reported; ``bind`` None (itself bad) skips the wildcard rule."""
+    problems = _Problems()
     for index, endpoint in enumerate(endpoints):
         if not isinstance(endpoint, str):
-            raise SchemaError(f"{path}[{index}]", f"must be a string, not {_kind(endpoint)}")
-    for index, problem in endpoint_list_problems(endpoints, bind=bind, **wording):
-        raise SchemaError(f"{path}[{index}]", problem)
+            problems.add(f"{path}[{index}]", f"must be a string, not {_kind(endpoint)}")
+    if not problems.errors:
+        for index, problem in endpoint_list_problems(endpoints, bind=bind, **wording):
+            problems.add(f"{path}[{index}]", problem)
+    _raise_all(problems.errors)
     return [endpoint.strip() for endpoint in endpoints]
 
 
@@ -184,7 +251,7 @@ def _endpoint_list(endpoints: list, path: str, *, bind: bool, **wording: str) ->
 PUBLISH_WORDING: dict[str, str] = {"bind_key": "publish_bind", "peer": "receiver"}
 
 
-def _publish_endpoints(value: object, path: str, *, bind: bool) -> list[str]:
+def _publish_endpoints(value: object, path: str, *, bind: bool | None) -> list[str]:
     """As ``endpoints``, but may be empty: a feed nobody publishes to has none."""
     return _endpoint_list(_list(value, path), path, bind=bind, **PUBLISH_WORDING)
 
@@ -217,6 +284,16 @@ def _groups(value: object, path: str) -> list[str]:
     for index, group in enumerate(groups):
         _string(group, f"{path}[{index}]", max_length=GROUP_NAME_MAX)
     return sorted(set(groups))
+
+
+def feed_slug_problem(slug: str) -> str | None:
+    """A feed's page is <slug>/ beside zmqfeed's own pages: those names are taken."""
+    if slug.lower() in RESERVED_FEED_SLUGS:
+        return (
+            f"{slug!r} is the address of one of zmqfeed's own pages, so the feed's page could "
+            f"never be reached; these slugs are reserved: {', '.join(RESERVED_FEED_SLUGS)}"
+        )
+    return None
 
 
 def frames_problem(frames: list[str]) -> str | None:
@@ -327,8 +404,12 @@ def curve_publishers_problems(keys: list) -> list[tuple[int | None, str]]:
 
 def _curve_publishers(value: object, path: str) -> list[str]:
     keys = _list(value, path)
-    for index, problem in curve_publishers_problems(keys):
-        raise SchemaError(path if index is None else f"{path}[{index}]", problem)
+    _raise_all(
+        [
+            SchemaError(path if index is None else f"{path}[{index}]", problem)
+            for index, problem in curve_publishers_problems(keys)
+        ]
+    )
     return list(keys)
 
 
@@ -352,105 +433,108 @@ def _separator(value: object, path: str) -> str:
     return separator
 
 
-def _topic(obj: object, path: str) -> dict[str, Any]:
-    raw = {**TOPIC_DEFAULTS, **_keys(obj, path, TOPIC_REQUIRED, TOPIC_KEYS)}
-    topic: dict[str, Any] = {
-        "slug": _slug(raw["slug"], f"{path}.slug"),
-        "name": _string(raw["name"], f"{path}.name", max_length=NAME_MAX),
-        "prefix": _string(raw["prefix"], f"{path}.prefix", max_length=PREFIX_MAX, empty=True),
-        "match": _choice(raw["match"], f"{path}.match", MATCHES),
-        "access": _choice(raw["access"], f"{path}.access", ACCESS),
-        "publish_access": _choice(raw["publish_access"], f"{path}.publish_access", PUBLISH_ACCESS),
-        "groups": _groups(raw["groups"], f"{path}.groups"),
-        "history": _history(raw["history"], f"{path}.history"),
-        "history_age": _whole(
-            raw["history_age"], f"{path}.history_age", 0, HISTORY_AGE_MAX, "seconds"
-        ),
-        "last_values": _whole(
-            raw["last_values"], f"{path}.last_values", 0, LAST_VALUES_MAX, "messages"
-        ),
-    }
-    problem = groups_problem(topic["access"], topic["publish_access"], topic["groups"])
-    if problem:
-        raise SchemaError(f"{path}.groups", problem)
-    problem = last_values_problem(topic["history"], topic["last_values"])
-    if problem:
-        raise SchemaError(f"{path}.last_values", problem)
-    return topic
+def _topic(obj: object, path: str, problems: _Problems) -> dict[str, Any]:
+    """The topic's valid fields; its problems go to ``problems``."""
+    topic = _Fields(obj, path, TOPIC_REQUIRED, TOPIC_KEYS, TOPIC_DEFAULTS, problems)
+    topic.check("slug", _slug)
+    topic.check("name", _string, max_length=NAME_MAX)
+    topic.check("prefix", _string, max_length=PREFIX_MAX, empty=True)
+    topic.check("match", _choice, MATCHES)
+    topic.check("access", _choice, ACCESS)
+    topic.check("publish_access", _choice, PUBLISH_ACCESS)
+    topic.check("groups", _groups)
+    topic.check("history", _history)
+    topic.check("history_age", _whole, 0, HISTORY_AGE_MAX, "seconds")
+    topic.check("last_values", _whole, 0, LAST_VALUES_MAX, "messages")
+    values = topic.values
+    if topic.has("access", "publish_access", "groups"):
+        topic.add(
+            "groups", groups_problem(values["access"], values["publish_access"], values["groups"])
+        )
+    if topic.has("history", "last_values"):
+        topic.add("last_values", last_values_problem(values["history"], values["last_values"]))
+    return values
 
 
-def _feed(obj: object, path: str) -> dict[str, Any]:
-    raw = {**FEED_DEFAULTS, **_keys(obj, path, FEED_REQUIRED, FEED_KEYS)}
-    slug = _slug(raw["slug"], f"{path}.slug")
-    name = _string(raw["name"], f"{path}.name", max_length=NAME_MAX)
-    bind = _bool(raw["bind"], f"{path}.bind")
-    publish_bind = _bool(raw["publish_bind"], f"{path}.publish_bind")
-    feed: dict[str, Any] = {
-        "slug": slug,
-        "name": name,
-        "endpoints": _endpoints(raw["endpoints"], f"{path}.endpoints", bind=bind),
-        "bind": bind,
-        "framing": _choice(raw["framing"], f"{path}.framing", FRAMINGS),
-        "payload": _choice(raw["payload"], f"{path}.payload", PAYLOADS),
-        "frames": _frames(raw["frames"], f"{path}.frames"),
-        "separator": _separator(raw["separator"], f"{path}.separator"),
-        "compression": _choice(raw["compression"], f"{path}.compression", COMPRESSIONS),
-        "jupyter_connection_file": _string(
-            raw["jupyter_connection_file"],
-            f"{path}.jupyter_connection_file",
-            max_length=PATH_MAX,
-            empty=True,
-        ),
-        "curve_publishers": _curve_publishers(raw["curve_publishers"], f"{path}.curve_publishers"),
-        "publish_endpoints": _publish_endpoints(
-            raw["publish_endpoints"], f"{path}.publish_endpoints", bind=publish_bind
-        ),
-        "publish_socket": _choice(raw["publish_socket"], f"{path}.publish_socket", PUBLISH_SOCKETS),
-        "publish_bind": publish_bind,
-        "enabled": _bool(raw["enabled"], f"{path}.enabled"),
-        "max_message_size": _max_message_size(raw["max_message_size"], f"{path}.max_message_size"),
-    }
-    problem = connection_file_problem(feed["framing"], feed["jupyter_connection_file"])
-    if problem:
-        raise SchemaError(f"{path}.jupyter_connection_file", problem)
+def _feed(obj: object, path: str, problems: _Problems) -> dict[str, Any]:
+    """The feed's valid fields (and its topics'); its problems go to ``problems``."""
+    feed = _Fields(obj, path, FEED_REQUIRED, FEED_KEYS, FEED_DEFAULTS, problems)
+    feed.check("slug", _slug)
+    if feed.has("slug"):
+        feed.add("slug", feed_slug_problem(feed.values["slug"]))
+    feed.check("name", _string, max_length=NAME_MAX)
+    feed.check("bind", _bool)
+    feed.check("publish_bind", _bool)
+    values = feed.values
+    feed.check("endpoints", _endpoints, bind=values.get("bind"))
+    feed.check("framing", _choice, FRAMINGS)
+    feed.check("payload", _choice, PAYLOADS)
+    feed.check("frames", _frames)
+    feed.check("separator", _separator)
+    feed.check("compression", _choice, COMPRESSIONS)
+    feed.check("jupyter_connection_file", _string, max_length=PATH_MAX, empty=True)
+    feed.check("curve_publishers", _curve_publishers)
+    feed.check("publish_endpoints", _publish_endpoints, bind=values.get("publish_bind"))
+    feed.check("publish_socket", _choice, PUBLISH_SOCKETS)
+    feed.check("enabled", _bool)
+    feed.check("max_message_size", _max_message_size)
+    if feed.has("framing", "jupyter_connection_file"):
+        feed.add(
+            "jupyter_connection_file",
+            connection_file_problem(values["framing"], values["jupyter_connection_file"]),
+        )
+    framing = values.get("framing")
     topics = []
     seen: dict[str, int] = {}
-    for index, item in enumerate(_list(raw["topics"], f"{path}.topics")):
-        topic = _topic(item, f"{path}.topics[{index}]")
-        problem = raw_prefix_problem(feed["framing"], topic["prefix"])
-        if problem:
-            raise SchemaError(f"{path}.topics[{index}].prefix", problem)
-        problem = jupyter_publish_problem(feed["framing"], topic["publish_access"])
-        if problem:
-            raise SchemaError(f"{path}.topics[{index}].publish_access", problem)
-        if topic["slug"] in seen:
-            raise SchemaError(
-                f"{path}.topics[{index}].slug",
-                f"{topic['slug']!r} is already the slug of {path}.topics[{seen[topic['slug']]}]",
+    feed.check("topics", _list)
+    for index, item in enumerate(values.get("topics", ())):
+        where = f"{path}.topics[{index}]"
+        topic = _topic(item, where, problems)
+        if framing is not None and "prefix" in topic:
+            problems.add(f"{where}.prefix", raw_prefix_problem(framing, topic["prefix"]))
+        if framing is not None and "publish_access" in topic:
+            problems.add(
+                f"{where}.publish_access", jupyter_publish_problem(framing, topic["publish_access"])
             )
-        seen[topic["slug"]] = index
+        slug = topic.get("slug")
+        if slug in seen:
+            problems.add(
+                f"{where}.slug", f"{slug!r} is already the slug of {path}.topics[{seen[slug]}]"
+            )
+        elif slug is not None:
+            seen[slug] = index
         topics.append(topic)
-    feed["topics"] = topics
-    return feed
+    values["topics"] = topics
+    return {key: values[key] for key in FEED_KEYS if key in values}  # the document's order
 
 
 def validate(document: object) -> dict[str, Any]:
     """The document with defaults filled in, endpoints stripped and groups sorted.
 
-    Raises :class:`SchemaError` for the first problem. Feeds and topics keep the file's order.
+    Every problem is found before any is raised: one as a :class:`SchemaError`, several
+    as :class:`SchemaErrors`, in the document's order. Feeds and topics keep the file's order.
     """
-    checked = _keys(document, "document", ("feeds",), ("feeds",))
+    problems = _Problems()
+    checked = _Fields(document, "document", ("feeds",), ("feeds",), {}, problems)
     feeds = []
     seen: dict[str, int] = {}
-    for index, item in enumerate(_list(checked["feeds"], "feeds")):
-        feed = _feed(item, f"feeds[{index}]")
-        if feed["slug"] in seen:
-            raise SchemaError(
-                f"feeds[{index}].slug",
-                f"{feed['slug']!r} is already the slug of feeds[{seen[feed['slug']]}]",
-            )
-        seen[feed["slug"]] = index
-        feeds.append(feed)
+    if "feeds" in checked.raw:
+        try:
+            items = _list(checked.raw["feeds"], "feeds")
+        except SchemaError as exc:
+            problems.take(exc)
+            items = []
+        for index, item in enumerate(items):
+            feed = _feed(item, f"feeds[{index}]", problems)
+            slug = feed.get("slug")
+            if slug in seen:
+                problems.add(
+                    f"feeds[{index}].slug", f"{slug!r} is already the slug of feeds[{seen[slug]}]"
+                )
+            elif slug is not None:
+                seen[slug] = index
+            feeds.append(feed)
+    _raise_all(problems.errors)
     return {"feeds": feeds}
 
 

@@ -51,8 +51,9 @@ def _reversed(*names: str) -> str | None:
     return None
 
 
-def _login_url() -> str | None:
-    """The site's login page (settings.LOGIN_URL) if it is there, else the admin's, else none.
+def site_login_url() -> str | None:
+    """settings.LOGIN_URL if it leads somewhere: a URL name this site has, a path it serves,
+    or another host's page; else None.
 
     Django's default LOGIN_URL, /accounts/login/, is a 404 on a site that never mounted
     django.contrib.auth.urls: no link is better than a link to nowhere.
@@ -60,13 +61,18 @@ def _login_url() -> str | None:
     try:
         url = resolve_url(settings.LOGIN_URL)
     except NoReverseMatch:  # a URL name this site does not have
-        url = None
+        return None
     if url and url.startswith("/") and not url.startswith("//"):
         try:
             resolve(url.split("?", 1)[0])
         except Resolver404:
-            url = None
-    return url or _reversed("admin:login")
+            return None
+    return url or None
+
+
+def login_url() -> str | None:
+    """The site's login page if it is there, else the admin's, else none."""
+    return site_login_url() or _reversed("admin:login")
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -78,7 +84,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     staff = bool(user is not None and user.is_active and user.is_staff)
     return {
         "zmqfeed_base_template": conf.get()["BASE_TEMPLATE"],
-        "login_url": _login_url(),
+        "login_url": login_url(),
         "zmqfeed_logout_url": _reversed("logout", "zmqfeed:logout"),
         "zmqfeed_admin_url": _reversed("admin:index") if staff else None,
     }

@@ -15,6 +15,9 @@ from typing import Any, Final
 
 # Limits, in characters unless said otherwise.
 SLUG_MAX: Final = 40  # keeps "zmqfeed.<feed>.<topic>" inside Channels' 100-character group names
+# Feed slugs that zmqfeed's own pages take: zmqfeed/urls.py matches them before a feed's
+# page, <slug:feed>/, so a feed of that name could never be opened.
+RESERVED_FEED_SLUGS: Final = ("healthz", "logout", "metrics", "sse", "status", "token")
 NAME_MAX: Final = 200
 PREFIX_MAX: Final = 255
 GROUP_NAME_MAX: Final = 150  # django.contrib.auth's Group.name

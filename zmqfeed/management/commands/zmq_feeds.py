@@ -119,7 +119,8 @@ class Command(BaseCommand):
     help = (
         "Feeds and topics as JSON (docs/configuration.md). `import FILE.json` upserts feeds "
         "by slug and topics by (feed, slug), all or nothing: a file with any error changes "
-        "nothing and the error names the field. Groups named in the file that do not exist "
+        "nothing, and every error is listed with its field's path. Groups named in the file "
+        "that do not exist "
         "are created empty (they grant nothing until users are added). "
         "`export [FILE.json]` writes every feed."
     )
@@ -167,6 +168,11 @@ class Command(BaseCommand):
             raise CommandError(f"{label}: not a JSON document: {exc}") from None
         try:
             document = schema.validate(raw)
+        except schema.SchemaErrors as exc:
+            lines = "".join(f"\n  {error}" for error in exc.errors)
+            raise CommandError(
+                f"{label}: {len(exc.errors)} problems, so nothing was changed:{lines}"
+            ) from None
         except schema.SchemaError as exc:
             raise CommandError(f"{label}: {exc} (nothing was changed)") from None
         with transaction.atomic():
