@@ -388,11 +388,20 @@ class FeedReader:
         finally:
             watching.cancel()
             metrics.FEEDS.dec()
-            sock.close(linger=0)
+            self.close()
+
+    def close(self) -> None:
+        """Close the socket and its monitor (what :meth:`open` made)."""
+        if self.sock is not None:
+            # The monitor first: closing the monitor's PAIR right after a socket that still
+            # monitors made the next socket bound on the same port deaf (libzmq 4.3.5).
+            with contextlib.suppress(zmq.ZMQError):
+                self.sock.disable_monitor()
+            self.sock.close(linger=0)
             self.sock = None
-            if self.monitor is not None:
-                self.monitor.close(linger=0)
-                self.monitor = None
+        if self.monitor is not None:
+            self.monitor.close(linger=0)
+            self.monitor = None
 
     async def _watch_monitor(self) -> None:
         """The socket's monitor events into the feed state, as they come (a few per
