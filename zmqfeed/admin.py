@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from . import curve, lease, status
+from .core.status import DISABLED
 from .core.vocabulary import (
     FEED_DEFAULTS,
     FEED_KEYS,
@@ -218,14 +219,14 @@ class FeedAdmin(admin.ModelAdmin):
     list_display = (
         "slug",
         "name",
+        "state",
+        "rate",
         "endpoint_list",
         "bind",
         "framing_value",
         "payload_value",
         "enabled",
         "topic_count",
-        "state",
-        "rate",
         "holder",
         "live_page",
     )
@@ -338,7 +339,7 @@ class FeedAdmin(admin.ModelAdmin):
         if row is None:
             return "-"
         colour = STATE_COLOURS.get(row["state"], "#6b6f76")
-        if not row["detail"]:
+        if not row["detail"] or row["state"] == DISABLED:  # the word says it all
             return format_html('<strong style="color: {}">{}</strong>', colour, row["state"])
         return format_html(
             '<strong style="color: {}">{}</strong><br><small>{}</small>',
@@ -350,7 +351,7 @@ class FeedAdmin(admin.ModelAdmin):
     @admin.display(description="msg/s")
     def rate(self, feed: Feed) -> str:
         row = getattr(feed, "status_row", None)
-        return "-" if row is None else f"{row['rate']:.1f}"
+        return "-" if row is None or row["state"] == DISABLED else f"{row['rate']:.1f}"
 
     @admin.display(description="live")
     def live_page(self, feed: Feed) -> str:

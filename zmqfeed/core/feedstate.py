@@ -20,6 +20,7 @@ the feed's state for the status page, the admin and the ``zmqfeed_feed_state`` g
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -132,7 +133,7 @@ class FeedState:
             self._bind_failed.clear()  # a bind retried until it succeeded
             self._up_since = now
         elif kind == BIND_FAILED:
-            self._bind_failed[endpoint] = f"bind failed (errno {value})"
+            self._bind_failed[endpoint] = f"bind failed: {os.strerror(value)}"
         elif kind in (ACCEPTED, EVENT_CONNECTED):
             self._peers[value] = endpoint
             self._down_since.pop(endpoint, None)
@@ -168,7 +169,8 @@ class FeedState:
     def state(self, now: float) -> tuple[str, str]:
         """The state and a line that says why (the error's text for ``error``)."""
         problems = [f"{endpoint}: {text}" for endpoint, text in self.failures.items()]
-        problems += [f"{where}: {text}" for where, text in self._bind_failed.items()]
+        if not self.failures:  # else the same bind, as the shell saw it (with the endpoint)
+            problems += [f"{where}: {text}" for where, text in self._bind_failed.items()]
         if not self.endpoints:
             problems.append("no endpoint")
         for endpoint, since in self._down_since.items():

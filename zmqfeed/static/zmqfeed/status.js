@@ -50,7 +50,7 @@
     var ctx = canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
-    if (!values || !values.length) return;
+    if (!values || !values.length) values = [0, 0];
     var max = Math.max.apply(null, values) || 1;
     var step = values.length > 1 ? width / (values.length - 1) : width;
     var pad = 2;
