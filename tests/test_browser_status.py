@@ -183,9 +183,10 @@ def test_the_status_page_shows_a_feed_that_stops_publishing_turn_silent(browser,
         )
         assert drawn
         assert badge(page, "unbound") == "error"
-        assert "Cannot assign requested address" in page.locator(
-            '.zf-status-card[data-feed="unbound"] .zf-status-detail'
-        ).text_content()
+        assert (
+            "Cannot assign requested address"
+            in page.locator('.zf-status-card[data-feed="unbound"] .zf-status-detail').text_content()
+        )
         assert badge(page, "bare") == "error"
         assert badge(page, "retired") == "disabled"
         until(lambda: badge(page, "quiet") == "silent", "the quiet feed silent")

@@ -165,6 +165,7 @@ def test_scaled_mode_reports_the_subscriber_process_through_redis(tmp_path, redi
         assert row["holder"] is not None and row["holder"]["pid"] == subscriber.pid
         assert row["topics"][0]["subscribers"] == 1  # the client of the other server
         code, body = get(servers[0], "/zmqfeed/status.json", staff)
+        assert code == 200
         status = json.loads(body)
         assert status["mode"] == "scaled" and status["leases"] is True
         kinds = sorted(p["kind"] for p in status["processes"])
