@@ -218,6 +218,7 @@ def test_the_state_follows_its_rules_whatever_the_events(bind: bool, ops: list) 
     now = 1000.0
     feed = FeedState((EP, EP2), bind=bind, silent_after=N, opened=now)
     last_message = None
+    last_up = now  # opened, then each bind or connection: a fresh chance of messages
     failed = False
     received = 0
     for op, arg in ops:
@@ -231,6 +232,8 @@ def test_the_state_follows_its_rules_whatever_the_events(bind: bool, ops: list) 
         elif op == "event":
             kind, endpoint, fd = arg
             feed.event(kind, endpoint, fd, now)
+            if kind in (fs.LISTENING, fs.ACCEPTED, fs.EVENT_CONNECTED):
+                last_up = now
         else:
             feed.failed(arg, "cannot attach")
             failed = True
@@ -242,6 +245,8 @@ def test_the_state_follows_its_rules_whatever_the_events(bind: bool, ops: list) 
             assert last_message is not None and now - last_message < N
         elif state != fs.ERROR and last_message is not None:
             assert now - last_message >= N  # not receiving: nothing recent arrived
+        if state != fs.ERROR and now - max(last_up, last_message or last_up) >= N:
+            assert state == fs.SILENT  # nothing for N seconds, although it could receive
         if state == fs.BOUND:
             assert bind
         if state == fs.ERROR:
