@@ -263,7 +263,7 @@ class FeedReader:
                         continue
                     verb = "bind" if self.feed.bind else "connect"
                     log.error("feed %s: cannot %s %s: %s", self.feed.slug, verb, endpoint, exc)
-                    machine.failed(endpoint, f"cannot {verb}: {zmq.strerror(exc.errno)}")
+                    machine.failed(endpoint, f"cannot {verb}: {zmq.strerror(exc.errno or 0)}")
                 break
         self._apply_filters(sock)
         return attached
