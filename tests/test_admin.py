@@ -11,6 +11,7 @@ import zmq
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from zmqfeed.admin import FeedAdmin
 from zmqfeed.core.catalog import TopicConfig
 from zmqfeed.core.vocabulary import HISTORY_AGE_MAX, HISTORY_MAX, LAST_VALUES_MAX
 from zmqfeed.models import Feed, Topic, load_catalog
@@ -203,7 +204,8 @@ def make_feeds() -> list[Feed]:
 
 def test_changelist_shows_endpoints_and_topic_counts(admin_client: Client) -> None:
     make_feeds()
-    response = admin_client.get(CHANGELIST, {"o": "-8"})  # by topic count, descending
+    column = FeedAdmin.list_display.index("topic_count") + 1
+    response = admin_client.get(CHANGELIST, {"o": f"-{column}"})  # by topic count, descending
     rows = [(f.slug, f.topic_total) for f in response.context["cl"].result_list]
     assert rows[0] == ("a", 2) and sorted(rows) == [("a", 2), ("b", 0), ("c", 0)]
     page = response.content.decode()

@@ -456,7 +456,8 @@ def test_without_a_key_pair_a_curve_feed_is_not_opened(settings, caplog) -> None
         assert "CURVE_SECRET_FILE" in caplog.text and "not opened" in caplog.text
         assert reader.sock is not None
         assert reader.sock.getsockopt(zmq.LAST_ENDPOINT) == b""
-        reader.sock.close(0)
+        assert reader.machine is not None and reader.machine.state(0.0)[0] == "error"
+        reader.close()
     finally:
         c.term()
 

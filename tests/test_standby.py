@@ -85,7 +85,9 @@ class Stack:
         await self.until_held(first)
         second = self.subscriber()
         await self.standing_by()
-        server = self.site.daphne()
+        # In a thread: a Partition's proxy runs on this loop, and daphne takes seconds to
+        # start on a busy machine, longer than the holder's lease may go unrenewed.
+        server = await asyncio.to_thread(self.site.daphne)
         ws = await connect(server)
         await subscribe(ws, "sb", "all")
         await until_flowing(self.pub, ws, "t", "0")

@@ -15,9 +15,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
-from . import curve, lease
+from . import curve, lease, status
+from .core.status import DISABLED
 from .core.vocabulary import (
     FEED_DEFAULTS,
     FEED_KEYS,
@@ -39,6 +42,16 @@ from .schema import (
     raw_prefix_problem,
     separator_problem,
 )
+
+# The status page's badge colours (zmqfeed.css), for the feed list's state column.
+STATE_COLOURS = {
+    "receiving": "#1a7f37",
+    "connected": "#1f5fbf",
+    "bound": "#1f5fbf",
+    "silent": "#b35900",
+    "error": "#c62828",
+    "disabled": "#6b6f76",
+}
 
 
 class LinesField(forms.CharField):
@@ -223,6 +236,8 @@ class FeedAdmin(admin.ModelAdmin):
     list_display = (
         "slug",
         "name",
+        "state",
+        "rate",
         "endpoint_list",
         "bind",
         "framing_value",
@@ -230,6 +245,7 @@ class FeedAdmin(admin.ModelAdmin):
         "enabled",
         "topic_count",
         "holder",
+        "live_page",
     )
     list_display_links = ("slug", "name")
     list_filter = ("enabled", "bind", "framing", "payload")
@@ -317,6 +333,52 @@ class FeedAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Feed]:
         return super().get_queryset(request).annotate(topic_total=Count("topics"))
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        """The list's page of feeds, each with its row of the status page (one read)."""
+        changelist = super().get_changelist_instance(request)
+        try:
+            rows = {row["slug"]: row for row in status.overview()["feeds"]}
+        except Exception as exc:  # the list still works without it
+            rows = {}
+            problem = f"unknown ({type(exc).__name__}: {exc})"
+            for feed in changelist.result_list:
+                feed.status_row = {"state": problem, "detail": "", "rate": 0.0}
+        for feed in changelist.result_list:
+            if feed.slug in rows:
+                feed.status_row = rows[feed.slug]
+        return changelist
+
+    @admin.display(description="state")
+    def state(self, feed: Feed) -> str:
+        """As on the status page: a coloured word, and why (an error's text) beneath."""
+        row = getattr(feed, "status_row", None)
+        if row is None:
+            return "-"
+        colour = STATE_COLOURS.get(row["state"], "#6b6f76")
+        if not row["detail"] or row["state"] == DISABLED:  # the word says it all
+            return format_html('<strong style="color: {}">{}</strong>', colour, row["state"])
+        return format_html(
+            '<strong style="color: {}">{}</strong><br><small>{}</small>',
+            colour,
+            row["state"],
+            row["detail"],
+        )
+
+    @admin.display(description="msg/s")
+    def rate(self, feed: Feed) -> str:
+        row = getattr(feed, "status_row", None)
+        return "-" if row is None or row["state"] == DISABLED else f"{row['rate']:.1f}"
+
+    @admin.display(description="live")
+    def live_page(self, feed: Feed) -> str:
+        if not feed.enabled or not feed.topic_total:
+            return "-"
+        try:
+            url = reverse("zmqfeed:feed_detail", args=[feed.slug])
+        except NoReverseMatch:  # a site that mounts the admin without zmqfeed's pages
+            return "-"
+        return format_html('<a href="{}">live page</a>', url)
 
     @admin.display(description="endpoints")
     def endpoint_list(self, feed: Feed) -> str:

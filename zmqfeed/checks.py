@@ -30,6 +30,7 @@ POSITIVE_NUMBERS = (
     "SLOW_CLIENT_GRACE",
     "PUBLISH_RATE",
     "PUBLISH_TIMEOUT",
+    "SILENT_AFTER",
 )
 NON_NEGATIVE_NUMBERS = {  # and what 0 means
     "CONNECT_RATE": "0: no cap",

@@ -78,6 +78,10 @@ DEFAULTS: dict[str, Any] = {
     "CONNECT_BURST": _CAPS.burst,
     # Origins allowed to open WebSockets; None: those of ALLOWED_HOSTS (as Channels does).
     "ALLOWED_ORIGINS": None,
+    # Seconds without a message after which a feed counts as "silent" (status page, admin,
+    # zmqfeed_feed_state), and that a publisher a feed connects to may stay unreached before
+    # the feed counts as "error". Raise it for feeds that publish less often than this.
+    "SILENT_AFTER": 10.0,
     # A drop or error of one kind is logged at most once per this many seconds per feed.
     "LOG_INTERVAL": 1.0,
     # Receive high-water mark of SUB sockets (messages queued in libzmq). Keep it high for

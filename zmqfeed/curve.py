@@ -9,14 +9,13 @@ context answers for every domain from the feed's trusted keys (``["*"]``: any ke
 
 Refusals are counted in ``zmqfeed_curve_refused_total{feed,reason}``: ``untrusted_key``
 (a CURVE client whose key the feed does not trust, seen by the ZAP callback) and
-``not_curve`` (a publisher that did not speak CURVE, seen by a socket monitor). The secret
+``not_curve`` (a publisher that did not speak CURVE, seen by the feed's socket monitor,
+which the subscriber reads: a socket has one monitor). The secret
 key is never logged, stored or shown; :func:`public_key` gives only the public half.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import weakref
 from collections.abc import Iterable
@@ -26,7 +25,6 @@ import zmq.asyncio
 import zmq.auth
 from prometheus_client import Counter
 from zmq.auth.asyncio import AsyncioAuthenticator
-from zmq.utils.monitor import parse_monitor_message
 
 from . import conf
 from .core.rates import LogThrottle
@@ -39,8 +37,6 @@ REFUSED = Counter(
     "Publisher connections a CURVE feed refused (untrusted_key, not_curve)",
     ["feed", "reason"],
 )
-
-_NOT_CURVE = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 
 
 def available() -> bool:
@@ -95,7 +91,6 @@ class Gate:
         self.auth: AsyncioAuthenticator | None = None
         self.trusted: dict[str, frozenset[bytes] | None] = {}  # None: any key
         self.throttle = LogThrottle(conf.get()["LOG_INTERVAL"])
-        self.monitors: set[asyncio.Task] = set()
 
     # The ZAP credentials provider (zmq.auth's configure_curve_callback protocol).
     def callback(self, domain: str, key: bytes) -> bool:
@@ -148,7 +143,6 @@ class Gate:
         sock.curve_secretkey = secret
         sock.curve_publickey = public
         sock.curve_server = True
-        self._monitor(sock, slug)
         return True
 
     def _start(self, slug: str) -> None:
@@ -157,27 +151,7 @@ class Gate:
             self.auth.start()
         self.auth.configure_curve_callback(domain=slug, credentials_provider=self)
 
-    def _monitor(self, sock: zmq.asyncio.Socket, slug: str) -> None:
-        monitor = sock.get_monitor_socket(_NOT_CURVE | zmq.EVENT_MONITOR_STOPPED)
-        task = asyncio.ensure_future(self._watch(monitor, slug))
-        self.monitors.add(task)
-        task.add_done_callback(self.monitors.discard)
-
-    async def _watch(self, monitor: zmq.asyncio.Socket, slug: str) -> None:
-        try:
-            while True:
-                event = parse_monitor_message(await monitor.recv_multipart())
-                if event["event"] == zmq.EVENT_MONITOR_STOPPED:
-                    return
-                if event["event"] & _NOT_CURVE:
-                    detail = (event.get("endpoint") or b"").decode("utf-8", "replace")
-                    self.refused(slug, "not_curve", f"a handshake on {detail} failed")
-        finally:
-            monitor.close(linger=0)
-
     def stop(self) -> None:
-        for task in list(self.monitors):
-            task.cancel()
         if self.auth is not None:
             self.auth.stop()
             self.auth = None
@@ -198,8 +172,4 @@ async def stop(ctx: zmq.asyncio.Context) -> None:
     """Stop the context's authenticator and monitors, before ``ctx.term()``."""
     found = _gates.pop(ctx, None)
     if found is not None:
-        tasks = list(found.monitors)
         found.stop()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task

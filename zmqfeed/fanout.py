@@ -10,15 +10,18 @@ is still a Channels group: the subscriber, or anything else, sends to it as usua
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any, Protocol, cast
 
 from channels.layers import get_channel_layer
 
-from . import conf, metrics
+from . import conf, metrics, status
+from .core.catalog import group_topic
 from .core.protocol import Frame, FrameEvent, coalesce
 from .core.rates import LogThrottle
+from .core.status import topic_key
 
 log = logging.getLogger("zmqfeed.fanout")
 
@@ -48,6 +51,7 @@ class Fanout:
             if self._task is None:
                 self.channel = await self.layer.new_channel()
                 self._task = asyncio.ensure_future(self._run())
+                status.reporter().add(self, feeds=False)
 
     async def join(self, group: str, member: Member) -> None:
         """After this returns, every frame sent to the group reaches ``member``."""
@@ -58,15 +62,26 @@ class Fanout:
             await self.layer.group_add(group, self.channel)  # may fail: then nothing changed
             members = self.members.setdefault(group, set())
         members.add(member)
+        _count_subscriptions(group, len(members))
 
     async def leave(self, group: str, member: Member) -> None:
         members = self.members.get(group)
         if members is None:
             return
         members.discard(member)
+        _count_subscriptions(group, len(members))
         if not members:
             del self.members[group]
             await self.layer.group_discard(group, self.channel)
+
+    def subscription_counts(self) -> dict[str, int]:
+        """This process's subscriptions per topic key (the status snapshot's)."""
+        counts = {}
+        for group, members in self.members.items():
+            topic = group_topic(group)
+            if topic is not None and members:
+                counts[topic_key(*topic)] = len(members)
+        return counts
 
     async def _run(self) -> None:
         receiver = asyncio.ensure_future(self._receive())
@@ -138,6 +153,18 @@ class Fanout:
         arrived = frame.arrived()
         if arrived is not None:
             lag.observe(max(0.0, time.time() - arrived))
+
+
+def _count_subscriptions(group: str, members: int) -> None:
+    """``zmqfeed_subscriptions{feed,topic}``: a topic nobody here holds leaves the gauge."""
+    topic = group_topic(group)
+    if topic is None:
+        return
+    if members:
+        metrics.SUBSCRIPTIONS.labels(*topic).set(members)
+    else:
+        with contextlib.suppress(KeyError):
+            metrics.SUBSCRIPTIONS.remove(*topic)
 
 
 _fanouts: dict[asyncio.AbstractEventLoop, Fanout] = {}

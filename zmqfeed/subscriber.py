@@ -21,12 +21,15 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
-from . import conf, curve, metrics
+from . import conf, curve, metrics, status
+from .core import feedstate
 from .core.catalog import Catalog, FeedConfig
 from .core.continuity import Kept, Numbering, new_epoch
 from .core.rates import LogThrottle
 from .core.router import UNROUTED, Routed, Router
+from .core.status import ACTIVE, STANDBY
 from .core.vocabulary import FRAMING_JUPYTER
 from .endpoints import MULTICAST, MULTICAST_REMEDY, parse_endpoint, transport_available
 from .history import Fence, Fenced, History
@@ -39,6 +42,24 @@ log = logging.getLogger("zmqfeed.subscriber")
 
 WAKE_INTERVAL_MS = 100
 WATCHED_BATCHES = 10_000  # what a standby remembers of the batches it saw, to count a switch
+# Socket monitor events by libzmq's number, under the names the feed state knows them by.
+MONITOR_EVENTS = {
+    int(getattr(zmq, f"EVENT_{name.upper()}")): name
+    for name in (
+        feedstate.LISTENING,
+        feedstate.BIND_FAILED,
+        feedstate.ACCEPTED,
+        feedstate.ACCEPT_FAILED,
+        feedstate.EVENT_CONNECTED,
+        feedstate.CONNECT_RETRIED,
+        feedstate.DISCONNECTED,
+        feedstate.CLOSED,
+        feedstate.HANDSHAKE_SUCCEEDED,
+        *feedstate.HANDSHAKE_FAILURES,
+    )
+}
+# A publisher that does not speak CURVE to a CURVE feed (counted as curve's not_curve).
+NOT_CURVE = {feedstate.HANDSHAKE_FAILED_PROTOCOL, feedstate.HANDSHAKE_FAILED_NO_DETAIL}
 
 
 def continued(kept: Numbering | None, known: Numbering | None) -> Numbering | None:
@@ -103,6 +124,9 @@ class FeedReader:
         self.max_batch = conf.get()["MAX_BATCH"]
         self.router = Router(feed, conf.get()["MAX_FRAME_SIZE"])
         self.sock: zmq.asyncio.Socket | None = None
+        # What the socket is doing (None: not opened, a bound standby), from its monitor.
+        self.machine: feedstate.FeedState | None = None
+        self.monitor: zmq.asyncio.Socket | None = None
         self.filters: set[bytes] = set()
         self.task: asyncio.Task | None = None
         self.received = metrics.RECEIVED.labels(feed.slug)
@@ -200,24 +224,34 @@ class FeedReader:
         # PGM sizes its receive window from the receiver's own rate: match the publisher's.
         sock.setsockopt(zmq.RATE, settings["MULTICAST_RATE"])
         self.sock = sock
+        # Before any bind or connect, so that the first events are seen too.
+        self.monitor = sock.get_monitor_socket()
+        machine = self.machine = feedstate.FeedState(
+            self.feed.endpoints, self.feed.bind, settings["SILENT_AFTER"], time.monotonic()
+        )
         attached = 0
         publishers = self.feed.curve_publishers
         if publishers and not curve.gate(self.ctx).secure(sock, self.feed.slug, publishers):
-            return attached  # logged; never attached without CURVE
+            for endpoint in self.feed.endpoints:  # logged; never attached without CURVE
+                machine.failed(endpoint, "not opened: CURVE has no key pair (see the log)")
+            return attached
         for endpoint in self.feed.endpoints:
             try:
                 scheme = parse_endpoint(endpoint).scheme
             except ValueError as exc:
                 log.error("feed %s: %s", self.feed.slug, exc)
+                machine.failed(endpoint, str(exc))
                 continue
             if not transport_available(scheme):
                 log.error(
                     "feed %s: %s is not available: %s", self.feed.slug, endpoint, MULTICAST_REMEDY
                 )
+                machine.failed(endpoint, f"{scheme} is not available in this libzmq")
                 continue
             problem = start_problem(endpoint) if scheme in MULTICAST else None
             if problem:
                 log.error("feed %s: skipping %s: %s", self.feed.slug, endpoint, problem)
+                machine.failed(endpoint, problem)
                 continue
             for retry in range(20, -1, -1):  # EADDRINUSE: 20 retries, at most 0.2 s
                 try:
@@ -232,6 +266,7 @@ class FeedReader:
                         continue
                     verb = "bind" if self.feed.bind else "connect"
                     log.error("feed %s: cannot %s %s: %s", self.feed.slug, verb, endpoint, exc)
+                    machine.failed(endpoint, f"cannot {verb}: {zmq.strerror(exc.errno or 0)}")
                 break
         self._apply_filters(sock)
         return attached
@@ -289,6 +324,8 @@ class FeedReader:
         """Standing by: route to know which topics each message would reach, and remember
         it, so that a take-over can count what the active subscriber did not number."""
         routed = self.router.route(batch, time.time())
+        if self.machine is not None:
+            self.machine.received(len(batch), time.monotonic())
         self._watched.append((routed.ts, {t.route.key: len(t.envelopes) for t in routed.topics}))
 
     async def run(self) -> None:
@@ -319,6 +356,7 @@ class FeedReader:
         )
         sock = self.sock
         assert sock is not None
+        watching = asyncio.ensure_future(self._watch_monitor())
         drain: zmq.Socket = zmq.Socket.shadow(sock.underlying)
         # Frame.more is cheaper than recv_multipart's RCVMORE getsockopt per frame.
         recv, noblock, max_batch = drain.recv, int(zmq.NOBLOCK), self.max_batch
@@ -351,14 +389,62 @@ class FeedReader:
                 # would keep this loop from ever yielding: let the clients' writes run.
                 await asyncio.sleep(0)
         finally:
+            watching.cancel()
             metrics.FEEDS.dec()
-            sock.close(linger=0)
+            self.close()
+
+    def close(self) -> None:
+        """Close the socket and its monitor (what :meth:`open` made)."""
+        if self.sock is not None:
+            # The monitor first: closing the monitor's PAIR right after a socket that still
+            # monitors made the next socket bound on the same port deaf (libzmq 4.3.5).
+            with contextlib.suppress(zmq.ZMQError):
+                self.sock.disable_monitor()
+            self.sock.close(linger=0)
             self.sock = None
+        if self.monitor is not None:
+            self.monitor.close(linger=0)
+            self.monitor = None
+
+    async def _watch_monitor(self) -> None:
+        """The socket's monitor events into the feed state, as they come (a few per
+        connection, none per message)."""
+        monitor, machine = self.monitor, self.machine
+        assert monitor is not None and machine is not None
+        events: zmq.Socket = zmq.Socket.shadow(monitor.underlying)
+        curve_feed = bool(self.feed.curve_publishers)
+        while True:
+            if not await monitor.poll(1000):
+                continue
+            while True:
+                try:
+                    frames = events.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                event = parse_monitor_message(frames)
+                kind = MONITOR_EVENTS.get(int(event["event"]))
+                if kind is None:
+                    continue
+                endpoint = event["endpoint"].decode("utf-8", "replace")
+                machine.event(kind, endpoint, int(event["value"]), time.monotonic())
+                if curve_feed and kind in NOT_CURVE:
+                    self.curve_refused(endpoint)
+
+    def curve_refused(self, endpoint: str) -> None:
+        curve.gate(self.ctx).refused(
+            self.feed.slug, "not_curve", f"a handshake on {endpoint} failed"
+        )
+
+    def status(self, now: float) -> dict[str, Any]:
+        """This feed's entry in the process's status snapshot."""
+        return status.feed_report(self.machine, STANDBY if self.standby else ACTIVE, now)
 
     async def deliver(self, batch: list[list[bytes]]) -> None:
         routed = self.router.route(batch, time.time())
         self.received.inc(len(batch))
         self.received_bytes.inc(sum(map(len, chain.from_iterable(batch))))  # in C, per batch
+        if self.machine is not None:
+            self.machine.received(len(batch), time.monotonic())
         if routed.dropped:
             self._count_drops(routed.dropped, routed.examples)
         if routed.upstream_lost:
@@ -400,11 +486,14 @@ class FeedReader:
             await self.layer.group_send(group, frame.event(group))
 
     def _count_drops(self, dropped: dict[str, int], examples: dict[str, str]) -> None:
+        now = time.monotonic()
         for kind, count in dropped.items():
             if kind == UNROUTED:  # not malformed: what the SUB filter let in, no topic took
                 self.unrouted.inc(count)
             else:
                 metrics.DROPPED.labels(self.feed.slug, kind).inc(count)
+            if self.machine is not None:
+                self.machine.dropped(kind, count, now)
             total = self.throttle.ready((self.feed.slug, kind), count)
             if total is not None:
                 log.warning(
@@ -442,6 +531,9 @@ class Subscriber:
         self.known_seqs: dict[str, Numbering] = {}
         self.throttle = LogThrottle(conf.get()["LOG_INTERVAL"])
         self._changed = asyncio.Event()
+        # Why a wanted feed has no reader now (it failed to start, or its reader failed):
+        # the status page shows it as an error until the next reload starts it.
+        self.problems: dict[str, str] = {}
 
     def wanted(self, catalog: Catalog) -> dict[str, FeedConfig]:
         return {
@@ -452,6 +544,8 @@ class Subscriber:
 
     async def apply(self, catalog: Catalog) -> None:
         wanted = self.wanted(catalog)
+        for slug in set(self.problems) - set(wanted):
+            del self.problems[slug]
         for slug in list(self.readers):
             reader = self.readers[slug]
             feed = wanted.get(slug)
@@ -461,8 +555,12 @@ class Subscriber:
             try:
                 await self._start_or_update(slug, feed)
             except Exception as exc:  # e.g. Redis away: try again at the next reload
+                if slug not in self.readers:
+                    self.problems[slug] = f"cannot start: {exc}"
                 if self.throttle.ready(("apply", slug)) is not None:
                     log.warning("feed %s: cannot start or update it yet: %s", slug, exc)
+            else:
+                self.problems.pop(slug, None)
 
     async def _start_or_update(self, slug: str, feed: FeedConfig) -> None:
         reader = self.readers.get(slug)
@@ -502,10 +600,11 @@ class Subscriber:
             log.warning("feed %s: lost its lease to another subscriber; standing by", slug)
             self.readers.pop(slug, None)
             metrics.LEASE_HELD.labels(slug).set(0)
-        except Exception:
+        except Exception as exc:
             log.exception(
                 "feed %s: reader failed; it restarts at the next reload", reader.feed.slug
             )
+            self.problems[reader.feed.slug] = f"reader failed: {type(exc).__name__}: {exc}"
             self._remember(reader)
             self.readers.pop(reader.feed.slug, None)
 
@@ -557,10 +656,22 @@ class Subscriber:
     def _on_change(self, catalog: Catalog) -> None:
         self._changed.set()
 
+    def feed_status(self, now: float) -> dict[str, dict[str, Any]]:
+        """Each feed this process reads or wants to: its entry in the status snapshot."""
+        found = {slug: reader.status(now) for slug, reader in self.readers.items()}
+        # With leases another process may read the feed well: its report comes first.
+        role = ACTIVE if self.leases is None else STANDBY
+        for slug, problem in self.problems.items():
+            if slug not in found:
+                found[slug] = status.feed_report(None, role, now, problem)
+        return found
+
     async def run(self) -> None:
         catalog = await self.watcher.get()
         self.watcher.listen(self._on_change)
         tending: asyncio.Task | None = None
+        reporter = status.reporter()
+        reporter.add(self, feeds=True)
         try:
             await self.apply(catalog)
             if self.only:
@@ -577,6 +688,7 @@ class Subscriber:
                 # A reader that failed comes back here, as does a changed catalog.
                 await self.apply(self.watcher.catalog or catalog)
         finally:
+            reporter.discard(self)
             if tending is not None:
                 tending.cancel()
             self.watcher.unlisten(self._on_change)

@@ -1,7 +1,8 @@
-"""Pages (feed list, live page) and probes (metrics, health) of zmqfeed.
+"""Pages (feed list, live page, status) and probes (metrics, health) of zmqfeed.
 
 The pages only decide what this user may see; live data reaches the browser over the
-WebSocket through ``static/zmqfeed/zmqfeed.js``, never through these views.
+WebSocket through ``static/zmqfeed/zmqfeed.js``, never through these views. The status
+page, for staff, polls ``status.json``: the processes' own snapshots (:mod:`zmqfeed.status`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from django.conf import settings
 from django.contrib.auth.views import LogoutView
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    QueryDict,
+)
 from django.shortcuts import render, resolve_url
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.views.decorators.cache import never_cache
@@ -23,8 +31,10 @@ import zmqfeed.daphne.metrics
 import zmqfeed.metrics  # noqa: F401  (registers the gateway's series in the default registry)
 
 from . import conf
+from .core import feedstate
 from .core.access import Reader, can_publish, can_read
 from .core.catalog import FeedConfig, TopicConfig
+from .core.status import DISABLED
 from .models import load_catalog
 
 MAX_ROWS = 200  # messages kept on the live page; older rows leave the DOM
@@ -80,14 +90,19 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
 
     Also usable as a context processor (``zmqfeed.views.navigation``) for a site's own pages.
     """
-    user = getattr(request, "user", None)
-    staff = bool(user is not None and user.is_active and user.is_staff)
+    staff = _staff(request)
     return {
         "zmqfeed_base_template": conf.get()["BASE_TEMPLATE"],
         "login_url": login_url(),
         "zmqfeed_logout_url": _reversed("logout", "zmqfeed:logout"),
         "zmqfeed_admin_url": _reversed("admin:index") if staff else None,
+        "zmqfeed_status_url": _reversed("zmqfeed:status") if staff else None,
     }
+
+
+def _staff(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_active and user.is_staff)
 
 
 # Log out (POST, with CSRF) for sites without a logout view of their own: the admin's sends
@@ -132,6 +147,61 @@ def feed_detail(request: HttpRequest, feed: str) -> HttpResponse:
             "reload_interval": conf.get()["RELOAD_INTERVAL"],
         },
     )
+
+
+@require_safe
+@never_cache
+def status_page(request: HttpRequest) -> HttpResponse:
+    """Every feed's state, rate, drops and subscribers, live (staff only, as the admin).
+
+    Anonymous users are sent to log in (when the site has a login page); others get 403.
+    """
+    if not _staff(request):
+        login = login_url()
+        if login and not request.user.is_authenticated:
+            query = QueryDict(mutable=True)
+            query["next"] = request.get_full_path()
+            return HttpResponseRedirect(f"{login}?{query.urlencode(safe='/')}")
+        raise PermissionDenied("the status page is for staff")
+    return _page(
+        request,
+        "zmqfeed/status.html",
+        {"silent_after": conf.get()["SILENT_AFTER"], "states": STATE_MEANINGS},
+    )
+
+
+# What each state on the status page means (its legend; README: The status page).
+STATE_MEANINGS = (
+    (feedstate.RECEIVING, "a message arrived within the last SILENT_AFTER seconds"),
+    (feedstate.CONNECTED, "a publisher is connected; nothing has arrived yet"),
+    (feedstate.BOUND, "listening; no publisher has connected yet"),
+    (
+        feedstate.SILENT,
+        "nothing arrives and no fault is known: no message for SILENT_AFTER seconds, "
+        "or a connect on its way to its publisher",
+    ),
+    (
+        feedstate.ERROR,
+        "not set up as configured: a bind or connect that failed, a publisher not reached "
+        "for SILENT_AFTER seconds, no topics, or no process reads the feed",
+    ),
+    (DISABLED, "switched off in the admin"),
+)
+
+
+@require_safe
+@never_cache
+def status_json(request: HttpRequest) -> JsonResponse:
+    """What the status page shows, for its script (staff only)."""
+    if not _staff(request):
+        return JsonResponse({"error": "the status is for staff"}, status=403)
+    from . import status
+
+    body = status.overview()
+    for feed in body["feeds"]:
+        live = feed["enabled"] and feed["topics"]
+        feed["url"] = reverse("zmqfeed:feed_detail", args=[feed["slug"]]) if live else None
+    return JsonResponse(body)
 
 
 @require_safe

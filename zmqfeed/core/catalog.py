@@ -10,9 +10,19 @@ from dataclasses import dataclass, field
 
 from .vocabulary import FEED_DEFAULTS, TOPIC_DEFAULTS
 
+GROUP_PREFIX = "zmqfeed."
+
 
 def group_name(feed: str, topic: str) -> str:
-    return f"zmqfeed.{feed}.{topic}"
+    return f"{GROUP_PREFIX}{feed}.{topic}"
+
+
+def group_topic(group: str) -> tuple[str, str] | None:
+    """(feed, topic) of a group :func:`group_name` made (slugs have no dots), else None."""
+    if not group.startswith(GROUP_PREFIX):
+        return None
+    feed, dot, topic = group[len(GROUP_PREFIX) :].partition(".")
+    return (feed, topic) if dot and feed and topic and "." not in topic else None
 
 
 @dataclass(frozen=True)
