@@ -16,25 +16,13 @@ from pathlib import Path
 import pytest
 import zmq
 
-from .conftest import Site, skip_or_fail
-from .test_browser import CHROMIUM, CHROMIUM_ARGS
+from .conftest import Site
+from .test_browser import browser  # noqa: F401  (the module's chromium, as a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SHOTS = os.environ.get("ZMQFEED_SCREENSHOTS")
 SETTINGS = {"DJANGO_SETTINGS_MODULE": "tests.sites.status_settings"}  # SILENT_AFTER 2 s
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        skip_or_fail(f"{CHROMIUM} is missing: apt-get install chromium (or `make browser`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def until(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -136,8 +124,8 @@ def stack(tmp_path) -> Iterator[tuple[Site, object, Publishing]]:
         ctx.destroy(linger=0)
 
 
-def logged_in(browser, site: Site, server, width: int = 1280, height: int = 800):
-    context = browser.new_context(viewport={"width": width, "height": height})
+def logged_in(chromium, site: Site, server, width: int = 1280, height: int = 800):
+    context = chromium.new_context(viewport={"width": width, "height": height})
     name, value = site.session_cookie("boss").split("=", 1)
     context.add_cookies([{"name": name, "value": value, "url": server.http}])
     page = context.new_page()
@@ -151,7 +139,7 @@ def badge(page, slug: str) -> str:
     return found.text_content() if found.count() else ""
 
 
-def test_the_status_page_shows_a_feed_that_stops_publishing_turn_silent(browser, stack):
+def test_the_status_page_shows_a_feed_that_stops_publishing_turn_silent(browser, stack):  # noqa: F811
     site, server, pub = stack
     context, page = logged_in(browser, site, server)
     try:

@@ -55,16 +55,10 @@ def feed_report(
     if machine is not None:
         report = machine.snapshot(now)
     else:
-        report = {
-            "state": feedstate.ERROR if problem else feedstate.SILENT,
-            "detail": problem or "standing by: a bound feed binds once it holds the lease",
-            "rate": 0.0,
-            "received": 0,
-            "series": [],
-            "age": None,
-            "peers": 0,
-            "drops": {},
-        }
+        report = feedstate.idle_snapshot(
+            feedstate.ERROR if problem else feedstate.SILENT,
+            problem or "standing by: a bound feed binds once it holds the lease",
+        )
     report["role"] = role
     return report
 

@@ -226,6 +226,20 @@ class FeedState:
         }
 
 
+def idle_snapshot(state: str, detail: str) -> dict[str, Any]:
+    """A snapshot's fields for a feed no machine watches (a standby's, or one nobody reports)."""
+    return {
+        "state": state,
+        "detail": detail,
+        "rate": 0.0,
+        "received": 0,
+        "series": [],
+        "age": None,
+        "peers": 0,
+        "drops": {},
+    }
+
+
 def gauge_values(state: str) -> Iterable[tuple[str, int]]:
     """``zmqfeed_feed_state``: 1 for the current state, 0 for the others."""
     return ((name, int(name == state)) for name in STATES)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .catalog import Catalog
-from .feedstate import ERROR
+from .feedstate import ERROR, idle_snapshot
 
 ACTIVE = "active"  # the process numbers and sends the feed (the lease holder, or the only one)
 STANDBY = "standby"  # reads (a connect feed) or waits (a bound one), ready to take over
@@ -121,16 +121,4 @@ def overview(
 
 def _blank() -> dict[str, Any]:
     """The report's fields a feed shows, as they are when no process reports it."""
-    return {
-        "state": ERROR,
-        "detail": "",
-        "rate": 0.0,
-        "received": 0,
-        "series": [],
-        "age": None,
-        "peers": 0,
-        "drops": {},
-        "process": None,
-        "role": None,
-        "standbys": 0,
-    }
+    return {**idle_snapshot(ERROR, ""), "process": None, "role": None, "standbys": 0}
