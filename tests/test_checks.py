@@ -57,6 +57,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("zmqfeed.E003", {"ZMQFEED": {"RCVHWM": -5}}, "RCVHWM", "default, 100000"),
     ("zmqfeed.E003", {"ZMQFEED": {"MULTICAST_RATE": 0}}, "MULTICAST_RATE", "default, 100000"),
     ("zmqfeed.E003", {"ZMQFEED": {"EAGER_WRITES": "yes"}}, "EAGER_WRITES", "True or False"),
+    ("zmqfeed.E003", {"ZMQFEED": {"PREFRAMED_SENDS": 1}}, "PREFRAMED_SENDS", "True or False"),
     ("zmqfeed.E004", {"CHANNEL_LAYERS": {}}, "CHANNEL_LAYERS['default']", "InMemoryChannelLayer"),
     ("zmqfeed.E005", {"ZMQFEED": {"EMBEDDED": "auto"}}, "EMBEDDED", "None"),
     (
@@ -173,6 +174,7 @@ def test_the_boundaries_pass(settings: Any) -> None:
         "CLIENT_RATE": 0.5,
         "EMBEDDED": False,
         "EAGER_WRITES": False,
+        "PREFRAMED_SENDS": False,
         "HISTORY_BACKEND": "zmqfeed.history.MemoryHistory",
     }
     settings.CHANNEL_LAYERS = REDIS_LAYER

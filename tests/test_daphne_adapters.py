@@ -10,10 +10,14 @@ import logging
 import re
 import sys
 import urllib.request
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from autobahn.twisted.websocket import WebSocketServerFactory
+from autobahn.websocket.protocol import TrafficStats
+from daphne.ws_protocol import WebSocketProtocol
 from prometheus_client import REGISTRY, generate_latest
 from twisted.internet import abstract, tcp
 
@@ -21,7 +25,8 @@ import zmqfeed.daphne.metrics  # noqa: F401  (registers the adapters' collector)
 from tests.conftest import DAPHNE, PYTHON, Server, Site, free_port, wait_for_port
 from tests.support import Publisher, connect, feed_doc, recv, subscribe, unpack, until_flowing
 from zmqfeed import daphne
-from zmqfeed.daphne import backlog, eager_writes, guard
+from zmqfeed.core.protocol import Frame
+from zmqfeed.daphne import backlog, eager_writes, guard, preframed
 
 REACTOR = "twisted.internet.reactor"
 # Twisted's own (TLS-aware) write, even if ready() already patched it in this process.
@@ -99,6 +104,8 @@ def fresh() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(eager_writes, "_refused", False)
         mp.setattr(backlog, "_supported", None)
+        mp.setattr(preframed, "_enabled", False)
+        mp.setattr(preframed, "_refused", False)
         mp.setattr(daphne, "_result", None)
         mp.setattr(guard, "_warned", set())
         mp.delitem(sys.modules, REACTOR, raising=False)
@@ -157,11 +164,12 @@ def test_install_honours_eager_writes_setting_and_waits_for_a_reactor(monkeypatc
     settings.ZMQFEED = {"EAGER_WRITES": False}
     under_a_reactor(monkeypatch)
     assert daphne.install() is True
-    assert daphne.active() == {"eager_writes": False, "backlog": True}
+    assert daphne.active() == {"eager_writes": False, "preframed": True, "backlog": True}
     monkeypatch.setattr(daphne, "_result", None)
-    settings.ZMQFEED = {"EAGER_WRITES": True}
+    preframed.uninstall()
+    settings.ZMQFEED = {"EAGER_WRITES": True, "PREFRAMED_SENDS": False}
     assert daphne.install() is True
-    assert daphne.active() == {"eager_writes": True, "backlog": True}
+    assert daphne.active() == {"eager_writes": True, "preframed": False, "backlog": True}
     assert tcp.Connection.write is not TWISTED_WRITE
 
 
@@ -175,7 +183,7 @@ def test_a_twisted_outside_the_range_patches_nothing_and_warns_once(monkeypatch,
     assert daphne.install() is False
     assert daphne.install() is False and eager_writes.install() is False
     assert tcp.Connection.write is TWISTED_WRITE
-    assert daphne.active() == {"eager_writes": False, "backlog": False}
+    assert daphne.active() == {"eager_writes": False, "preframed": True, "backlog": False}
     mine = [r for r in caplog.records if "eager_writes" in r.getMessage()]
     assert len(mine) == 1 and mine[0].levelno == logging.WARNING
     assert "Twisted 27.1.0 is outside the tested range >=22.10,<27" in mine[0].getMessage()
@@ -224,6 +232,7 @@ def test_version_ranges(monkeypatch, packaging):
 
 def test_the_installed_versions_are_supported():
     assert eager_writes.problems() == [] and backlog.problems() == []
+    assert preframed.problems() == []
 
 
 # -- backlog -----------------------------------------------------------------------------------
@@ -362,7 +371,7 @@ def test_own_asgi_stack_sends_frames_eagerly(tmp_path: Path, ctx, how):
         server = own_stack_server(site, how)
         # Before any WebSocket (whose connection would install them too): only ready() did.
         state, before = scrape(server)
-        assert state == {"eager_writes": 1.0, "backlog": 1.0}, server.log()
+        assert state == {"eager_writes": 1.0, "preframed": 1.0, "backlog": 1.0}, server.log()
         frames = run(receive_frames(site, server, ctx, "own"))
         _, after = scrape(server)
         assert frames >= COUNT // 2
@@ -370,3 +379,120 @@ def test_own_asgi_stack_sends_frames_eagerly(tmp_path: Path, ctx, how):
         assert "daphne adapter" not in server.log()
     finally:
         site.close()
+
+
+# -- preframed sends, on a real daphne protocol object -----------------------------------------
+
+
+class Transport:
+    """A connection's transport, as far as autobahn's sends and preframed writes go."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+
+
+def open_ws(**config) -> tuple[WebSocketProtocol, Transport]:
+    """Daphne's protocol as a connection leaves it once open (what _connectionMade sets)."""
+    proto = WebSocketProtocol()
+    proto.factory = WebSocketServerFactory()
+    for attr in proto.CONFIG_ATTRS:
+        setattr(proto, attr, config.get(attr, getattr(proto.factory, attr)))
+    proto._perMessageCompress = None
+    proto.trackedTimings = None
+    proto.trafficStats = TrafficStats()
+    proto.state = WebSocketProtocol.STATE_OPEN
+    proto.send_state = WebSocketProtocol.SEND_STATE_GROUND
+    proto.send_queue = deque()
+    proto.transport = Transport()
+    return proto, proto.transport
+
+
+def frame_of(size: int) -> Frame:
+    return Frame("f", "t", 1, b'"' + b"x" * (size - 2) + b'"', (0,))
+
+
+@pytest.mark.parametrize("size", [2, 125, 126, 65535, 65536, 1 << 20])
+def test_a_preframed_write_is_what_autobahn_would_send(size):
+    """Byte for byte, and autobahn's traffic counts as sendMessage keeps them."""
+    assert preframed.install() is True
+    frame = frame_of(size)
+    ordinary, theirs = open_ws()
+    ordinary.sendMessage(frame.data)
+    proto, ours = open_ws()
+    assert preframed.target(functools.partial(handle_reply, proto)) is proto
+    before = preframed.writes
+    assert preframed.write(proto, frame) is True
+    assert ours.written == theirs.written and preframed.writes == before + 1
+    assert proto.trafficStats.__json__() == ordinary.trafficStats.__json__()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"send_state": WebSocketProtocol.SEND_STATE_INSIDE_MESSAGE},  # a message of its own
+        {"send_queue": deque([(b"x", True)])},  # a sync or chopped send still queued
+        {"_perMessageCompress": object()},  # permessage-deflate negotiated
+        {"autoFragmentSize": 100},  # the frame is to go in fragments
+        {"maxMessagePayloadSize": 100},  # over daphne's limit: send_limit or the error decide
+    ],
+    ids=["mid-message", "send-queue", "compression", "fragmenting", "over-limit"],
+)
+def test_a_preframed_write_leaves_other_sends_to_the_ordinary_path(change):
+    preframed.install()
+    proto, transport = open_ws()
+    for attr, value in change.items():
+        setattr(proto, attr, value)
+    assert preframed.write(proto, frame_of(200)) is False and transport.written == []
+    size_only = {"autoFragmentSize", "maxMessagePayloadSize"} >= change.keys()
+    assert preframed.write(proto, frame_of(50)) is size_only  # a frame within the sizes goes
+
+
+@pytest.mark.parametrize("state", ["STATE_CLOSING", "STATE_CLOSED"])
+def test_a_closing_connection_takes_no_frame(state):
+    preframed.install()
+    proto, transport = open_ws()
+    proto.state = getattr(WebSocketProtocol, state)
+    assert preframed.write(proto, frame_of(10)) is True and transport.written == []
+    proto.state = WebSocketProtocol.STATE_CONNECTING  # not accepted: daphne's path refuses
+    assert preframed.write(proto, frame_of(10)) is False
+
+
+@pytest.mark.parametrize("config", ["maskServerFrames", "logFrames", "logOctets", "trackTimings"])
+def test_connections_configured_otherwise_take_the_ordinary_path(config):
+    preframed.install()
+    proto, _ = open_ws(**{config: True})
+    assert preframed.target(functools.partial(handle_reply, proto)) is None
+
+
+@pytest.mark.parametrize(
+    "send",
+    [plain_send, functools.partial(plain_send), functools.partial(handle_reply, Protocol(None))],
+    ids=["function", "partial-without-args", "not-daphne"],
+)
+def test_preframed_target_of_anything_else_is_none(send):
+    preframed.install()
+    assert preframed.target(send) is None
+
+
+def test_preframed_off_targets_nothing():
+    proto, _ = open_ws()
+    assert not preframed.active()
+    assert preframed.target(functools.partial(handle_reply, proto)) is None
+
+
+def test_an_autobahn_outside_the_range_or_without_a_setting_is_not_preframed(monkeypatch, caplog):
+    real = guard.version_of
+    monkeypatch.setattr(guard, "version_of", lambda d: "27.0.0" if d == "autobahn" else real(d))
+    assert preframed.install() is False and preframed.install() is False
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "preframed off: autobahn 27.0.0 is outside the tested range" in message
+    assert "daphne's send path" in message
+    monkeypatch.setattr(guard, "version_of", real)
+    monkeypatch.setattr(WebSocketProtocol, "CONFIG_ATTRS", ["logFrames"])
+    assert preframed.problems() == [
+        "daphne's WebSocketProtocol takes no maskServerFrames, logOctets, trackTimings, "
+        "autoFragmentSize, maxMessagePayloadSize per connection"
+    ]

@@ -89,6 +89,9 @@ DEFAULTS: dict[str, Any] = {
     "RCVHWM": 100_000,
     # Under daphne, send a frame at once when a connection has nothing queued (eager_writes.py).
     "EAGER_WRITES": True,
+    # Under daphne, write each frame's ready wire bytes, built once and shared by every
+    # client, straight to the connection's transport when nothing else is due (preframed.py).
+    "PREFRAMED_SENDS": True,
     # ZMQ_RATE (kbit/s) of SUB sockets; PGM sizes its receive window from it.
     "MULTICAST_RATE": 100_000,
     # The gateway's CURVE key pair: a zmq.auth secret key file (zmq.auth.create_certificates),

@@ -8,6 +8,7 @@ hot path. Frames of topics reach it from the process's Fanout, ready to send.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -29,7 +30,7 @@ from .core.session import (
     Limits,
     Send,
 )
-from .daphne import backlog
+from .daphne import backlog, preframed
 from .fanout import get_fanout
 from .origins import allowed_origins, origin_allowed
 from .watch import get_watcher
@@ -81,6 +82,7 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
         self.watcher = get_watcher()
         self.identities = identity.get_identity_watcher()
         self.queued = backlog.meter(self.base_send)
+        self.wire_to = preframed.target(self.base_send)
         self.backlogs = node.supervisor()
         self.idlers = node.sweeper()
         offered = self.scope.get("subprotocols") or ()
@@ -169,17 +171,31 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
 
     # Frames from the subscriber, through the Fanout: the hot path.
 
-    async def deliver(self, frame: Frame) -> None:
+    wire_to = None  # daphne's protocol, for frames written as their shared bytes
+
+    def deliver(self, frame: Frame) -> Awaitable[None] | None:
+        """The Fanout's call: the frame's shared bytes written at once where nothing else is
+        due (None); else what is left to await, in the session's order."""
         session = self.session
         if session is None:
-            return
+            return None
         queued = 0
         if self.queued is not None:
             queued = self.queued()
-            if self.backlogs.shed(self, queued):  # the process holds too much unsent
-                queued = OVER_TOTAL
+            # Nothing held, now or when last seen, and not marked: shed() would change nothing.
+            if (queued or self.held or self.over_cap) and self.backlogs.shed(self, queued):
+                queued = OVER_TOTAL  # the process holds too much unsent
         text = session.deliver(frame, queued)
         if session.outbox:
-            await self.act()
+            return self._act_then(text)
+        if text is None:
+            return None
+        wire_to = self.wire_to
+        if wire_to is not None and text is frame.text and preframed.write(wire_to, frame):
+            return None
+        return self.base_send({"type": "websocket.send", "text": text})
+
+    async def _act_then(self, text: str | None) -> None:
+        await self.act()
         if text is not None:
             await self.base_send({"type": "websocket.send", "text": text})

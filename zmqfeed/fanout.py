@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any, Protocol, cast
 
 from channels.layers import get_channel_layer
@@ -30,7 +31,10 @@ REJOIN_INTERVAL = 600.0
 
 
 class Member(Protocol):
-    async def deliver(self, frame: Frame) -> None: ...
+    def deliver(self, frame: Frame) -> Awaitable[None] | None:
+        """Hand over ``frame``: None when that is all (sent, or nothing to send), else what
+        is left to await (actions, a send that takes the ordinary path). A coroutine
+        function fits too: it always leaves something to await."""
 
 
 class Fanout:
@@ -132,7 +136,9 @@ class Fanout:
                     self._count(group, frame, len(members))
                     for member in members:
                         try:
-                            await member.deliver(frame)
+                            pending = member.deliver(frame)
+                            if pending is not None:
+                                await pending
                         except Exception:
                             log.exception("delivery to a consumer failed")
                 # Let the receiver take in what arrived meanwhile: merged next time round.

@@ -19,7 +19,7 @@ from typing import Any, TypedDict
 
 import orjson
 
-from . import sse
+from . import sse, wsframe
 from .continuity import EPOCH_MAX
 from .vocabulary import SUBTOPIC_MAX
 
@@ -233,7 +233,18 @@ class Frame:
     bytes are never parsed or re-encoded after the router made them.
     """
 
-    __slots__ = ("_sse", "_text", "data", "epoch", "feed", "first", "last", "starts", "topic")
+    __slots__ = (
+        "_sse",
+        "_text",
+        "_wire",
+        "data",
+        "epoch",
+        "feed",
+        "first",
+        "last",
+        "starts",
+        "topic",
+    )
 
     def __init__(
         self,
@@ -250,6 +261,7 @@ class Frame:
         self.last = first + len(starts) - 1
         self._text: str | None = None
         self._sse: bytes | None = None
+        self._wire: bytes | None = None
 
     @classmethod
     def of(
@@ -275,6 +287,14 @@ class Frame:
         if self._text is None:
             self._text = self.data.decode()
         return self._text
+
+    @property
+    def wire(self) -> bytes:
+        """The frame as an unmasked RFC 6455 text frame, header and payload: built once,
+        shared by every WebSocket that takes it as it is (zmqfeed/daphne/preframed.py)."""
+        if self._wire is None:
+            self._wire = wsframe.text_frame(self.data)
+        return self._wire
 
     @property
     def sse(self) -> bytes:

@@ -3,6 +3,7 @@
 | module | adapter |
 |---|---|
 | ``eager_writes`` | sends a write at once when a TCP connection has nothing queued |
+| ``preframed`` | a frame's wire bytes, built once, written straight to each connection |
 | ``backlog`` | bytes a connection has queued unsent: the measure of a slow client |
 | ``send_limit`` | frames up to MAX_FRAME_SIZE go out, whatever daphne's incoming message limit |
 | ``guard`` | the version ranges and attribute probes, and the one warning each |
@@ -22,7 +23,7 @@ import sys
 from collections.abc import Callable
 
 from .. import conf
-from . import backlog, eager_writes, send_limit
+from . import backlog, eager_writes, preframed, send_limit
 
 _result: bool | None = None  # None: not yet run under a Twisted reactor
 
@@ -36,7 +37,8 @@ def install() -> bool:
     """Install every adapter once when the server is daphne; True if all that apply are on.
 
     Not under daphne (yet) it does nothing and returns False, so that a later call retries.
-    ``ZMQFEED["EAGER_WRITES"]``, ``["LIFT_SEND_LIMIT"]`` and ``["MAX_FRAME_SIZE"]`` are read
+    ``ZMQFEED["EAGER_WRITES"]``, ``["PREFRAMED_SENDS"]``, ``["LIFT_SEND_LIMIT"]`` and
+    ``["MAX_FRAME_SIZE"]`` are read
     at the first call under daphne.
     """
     global _result
@@ -48,6 +50,8 @@ def install() -> bool:
     ok = backlog.check()
     if settings["EAGER_WRITES"]:
         ok = eager_writes.install() and ok
+    if settings["PREFRAMED_SENDS"]:
+        ok = preframed.install() and ok
     if settings["LIFT_SEND_LIMIT"]:
         ok = send_limit.install(settings["MAX_FRAME_SIZE"]) and ok
     _result = ok
@@ -56,7 +60,11 @@ def install() -> bool:
 
 def active() -> dict[str, bool]:
     """Each adapter, and whether it is working in this process (for /metrics)."""
-    return {"eager_writes": eager_writes.active(), "backlog": backlog.active()}
+    return {
+        "eager_writes": eager_writes.active(),
+        "preframed": preframed.active(),
+        "backlog": backlog.active(),
+    }
 
 
 def call_soon(callback: Callable[[], object]) -> bool:

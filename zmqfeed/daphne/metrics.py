@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import active, eager_writes, send_limit
+from . import active, eager_writes, preframed, send_limit
 
 
 class DaphneAdapters(Collector):
@@ -19,6 +19,11 @@ class DaphneAdapters(Collector):
             "zmqfeed_eager_writes",
             "Writes sent whole to the socket at once rather than on the reactor's next turn",
             value=eager_writes.writes,
+        )
+        yield CounterMetricFamily(
+            "zmqfeed_preframed_writes",
+            "Frames written to a WebSocket as their shared wire bytes, past daphne's send path",
+            value=preframed.writes,
         )
         gauge = GaugeMetricFamily(
             "zmqfeed_daphne_adapter_active",
