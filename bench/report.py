@@ -8,7 +8,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from .harness import KEY_SCENARIO, ROW_KEYS
+from .harness import KEY_SCENARIO, ROW_KEYS, SCENARIO_NAME
 
 NAIVE, RELAY = "naive-channels", "relay"
 ZMQFEED = ("zmqfeed-embedded", "zmqfeed-redis", "zmqfeed-redis-pubsub")
@@ -20,7 +20,7 @@ COLORS = {
     "relay": "#7f7f7f",
 }
 COLUMNS = (
-    ("scenario", "{}", 18),
+    ("scenario", "{}", 27),
     ("system", "{}", 20),
     ("clients", "{}", 7),
     ("offered_per_s", "{:,.0f}", 11),
@@ -32,7 +32,9 @@ COLUMNS = (
     ("missing", "{:,}", 8),
     ("gaps", "{:,}", 8),
     ("cpu_s", "{:.2f}", 6),
+    ("cpu_us_per_delivery", "{:.2f}", 7),
     ("peak_rss_mb", "{:.0f}", 6),
+    ("rss_kb_per_conn", "{:.1f}", 7),
     ("server_pct", "{}", 5),
     ("client_pct", "{}", 5),
     ("busy_pct", "{}", 5),
@@ -47,7 +49,9 @@ HEADERS = {
     "missing": "holes",
     "gaps": "gap'd",
     "cpu_s": "cpu s",
+    "cpu_us_per_delivery": "µs/dlv",
     "peak_rss_mb": "RSS MB",
+    "rss_kb_per_conn": "KB/conn",
     "server_pct": "srv%",
     "client_pct": "cli%",
     "busy_pct": "box%",
@@ -60,11 +64,16 @@ LEGEND = (
     "(dropped by the server; the rest were dropped before the server numbered them, or were "
     "still on their way); gap'd: how many the server reported in `gap` frames (holes minus "
     "gap'd: dropped silently). cpu s / RSS MB: "
-    "the system's processes (Redis not included). srv% / cli%: CPU of the system / of the "
+    "the system's processes (Redis not included). µs/dlv: their CPU over the step divided by "
+    "the messages all clients received, in µs: what one delivery costs the server. "
+    "KB/conn: the system's RSS with the scenario's clients connected and idle, less before "
+    "any connected, per connection (scenarios of 100 clients or more). srv% / cli%: CPU of "
+    "the system / of the "
     "client processes over the step, in % of one core (about 100 on a one-process system means "
     "it is the limit). box%: the whole machine's busy CPU (200 = both cores), other "
-    "programs included. The summary compares each system's most delivered at a step where it "
-    "lost nothing (its latency is in the table and the chart)."
+    "programs included. The summary gives each system's most delivered at a step where it "
+    "lost nothing, and its CPU per delivery as a multiple of the relay's and the naive "
+    "gateway's at the highest rate both kept up with (the same work)."
 )
 
 
@@ -110,19 +119,28 @@ def best(results: list[tuple[dict, dict]], scenario: str) -> dict[str, dict]:
     return out
 
 
-def _times(row: dict, base: dict | None) -> str | None:
-    if not base or not base["delivered_per_s"]:
-        return None
-    return f"{row['delivered_per_s'] / base['delivered_per_s']:,.0f}x {base['system']}"
+def _rate(row: dict) -> float:
+    """The offered rate to two significant digits: the step's rate, for matching systems."""
+    return float(f"{row['offered_per_s']:.2g}")
 
 
-def _share(row: dict, base: dict | None) -> str | None:
-    if not base or not base["delivered_per_s"]:
-        return None
-    share = 100 * row["delivered_per_s"] / base["delivered_per_s"]
-    return (
-        f"{share:.0f}% of {base['system']}" if share >= 10 else f"{share:.2g}% of {base['system']}"
-    )
+def equal_work(rows: list[dict], scenario: str, system: str, base: str) -> tuple[float, float]:
+    """(system's CPU per delivery ÷ base's, offered rate) at the highest rate both kept up
+    with in the scenario, where they did the same work; (0, 0) if there is none."""
+    cost: dict[tuple[str, float], float] = {}
+    for r in rows:
+        if r["scenario"] == scenario and r.get("cpu_us_per_delivery") and kept_up(r):
+            cost[(r["system"], _rate(r))] = r["cpu_us_per_delivery"]
+    common = [rate for (s, rate) in cost if s == system and (base, rate) in cost]
+    if not common:
+        return 0.0, 0.0
+    rate = max(common)
+    return cost[(system, rate)] / cost[(base, rate)], rate
+
+
+def times(ratio: float) -> str:
+    """A ratio of CPU per delivery: ``1.3x``, ``0.0083x``."""
+    return f"{ratio:.2g}x" if ratio < 10 else f"{ratio:,.0f}x"
 
 
 def summary(results: list[tuple[dict, dict]]) -> list[str]:
@@ -132,33 +150,32 @@ def summary(results: list[tuple[dict, dict]]) -> list[str]:
         top = best(results, scenario)
         parts = []
         for system, row in top.items():
-            ratios = [
-                r
-                for r in (
-                    _times(row, top.get(NAIVE)) if system != NAIVE else None,
-                    _share(row, top.get(RELAY)) if system != RELAY else None,
-                )
-                if r
-            ]
+            ratios = []
+            for base in (RELAY, NAIVE):
+                ratio, rate = equal_work(rows, scenario, system, base) if system != base else (0, 0)
+                if ratio:
+                    ratios.append(f"{times(ratio)} {base}'s at {rate:,.0f}/s")
             text = f"{system} {row['delivered_per_s']:,.0f}/s"
-            parts.append(text + (f" ({', '.join(ratios)})" if ratios else ""))
+            parts.append(text + (f" (CPU per delivery {', '.join(ratios)})" if ratios else ""))
         lines.append(f"{scenario}: most delivered without loss: " + "; ".join(parts))
     key = best(results, KEY_SCENARIO)
     if key:
         lines += [
             "",
-            f"Targets ({KEY_SCENARIO}: one topic, 100 clients, 100 B messages):",
+            f"Targets ({KEY_SCENARIO}: one topic, 100 clients, 100 B messages; CPU per "
+            "delivery at the highest rate both kept up with):",
         ]
         for system in ZMQFEED:
-            row = key.get(system)
-            if row is None:
+            if system not in key:
                 continue
             figures = []
-            times, share = _times(row, key.get(NAIVE)), _share(row, key.get(RELAY))
-            if times:
-                figures.append(f"{times} (target >= 100x)")
-            if share:
-                figures.append(f"{share} (target >= 50% embedded)")
+            for base, target in ((NAIVE, "<= 0.01x"), (RELAY, "<= 2x")):
+                ratio, rate = equal_work(rows, KEY_SCENARIO, system, base)
+                if ratio:
+                    figures.append(
+                        f"CPU per delivery {times(ratio)} {base}'s at {rate:,.0f}/s "
+                        f"(target {target})"
+                    )
             for r in rows:
                 if (r["scenario"], r["system"]) == (KEY_SCENARIO, system) and (
                     900 <= r["offered_per_s"] <= 1100
@@ -189,7 +206,8 @@ def chart(results: list[tuple[dict, dict]], path: Path, scenarios: list[str]) ->
 
     fig, axes = plt.subplots(len(scenarios), 2, figsize=(11, 3.8 * len(scenarios)), squeeze=False)
     for (left, right), scenario in zip(axes, scenarios, strict=True):
-        here = [(r, e) for r, e in results if r["scenario"] == scenario]
+        # Idle steps (nothing offered) have no place on a log scale.
+        here = [(r, e) for r, e in results if r["scenario"] == scenario and r["offered_per_s"]]
         top = max(r["offered_per_s"] for r, _ in here)
         fanout = max(e.get("fanout_per_s", 0) / max(r["offered_per_s"], 1) for r, e in here)
         left.plot([1, top], [fanout, top * fanout], ":", color="#999", linewidth=1)
@@ -259,15 +277,14 @@ README_SYSTEMS = {
 }
 TIMES = "\N{MULTIPLICATION SIGN}"  # after how many times the naive gateway's a row delivers
 SCENARIO_COLUMNS = ("zmqfeed-embedded", "zmqfeed-redis-pubsub", RELAY)
-_SCENARIO = re.compile(r"^(?:(\d+)topics?-(\d+)c|ingest)-(\d+)(B|KB)$")
 
 
 def scenario_label(name: str) -> str:
     """``100topics-100c-10KB`` → ``100 topics, a client each, 10 KB``."""
-    found = _SCENARIO.match(name)
+    found = SCENARIO_NAME.match(name)
     if not found:
         return name
-    topics, clients, size, unit = found.groups()
+    topics, clients, size, unit = found.group("topics", "clients", "size", "unit")
     size_text = f"{size} {unit}" if unit == "KB" else ""
     if topics is None:
         words = ["ingest alone, no clients"]
@@ -277,13 +294,15 @@ def scenario_label(name: str) -> str:
         words = [f"{int(topics):,} topics, {reader} each"]
     else:
         words = [f"{int(clients):,} client{'s' * (int(clients) != 1)}"]
+    if found["rate"]:
+        words.append(f"{int(found['rate']):,} msg/s")
     return ", ".join([size_text, *words] if size_text else words)
 
 
 def fanout(row: dict) -> float:
     """Deliveries per message offered in the row's scenario."""
-    found = _SCENARIO.match(row["scenario"])
-    topics = int(found.group(1)) if found and found.group(1) else 1
+    found = SCENARIO_NAME.match(row["scenario"])
+    topics = int(found["topics"]) if found and found["topics"] else 1
     return max(row["clients"], 1) / topics if row["clients"] else 1.0
 
 
@@ -324,10 +343,10 @@ def readme_key(results: Path) -> str:
     mode, commit, cpus = run_line(results)
     key = [r for r in rows if r["scenario"] == KEY_SCENARIO]
     top = best(pairs, KEY_SCENARIO)
-    found = _SCENARIO.match(KEY_SCENARIO)
+    found = SCENARIO_NAME.match(KEY_SCENARIO)
     assert key and found, f"no {KEY_SCENARIO} in {results / 'latest.json'}"
     lines = [
-        f"One topic to {key[0]['clients']:,} clients, {found.group(3)}-byte messages, one "
+        f"One topic to {key[0]['clients']:,} clients, {found['size']}-byte messages, one "
         f"gateway process, {cpus} CPUs, loopback (`bench/results/latest.txt`, {mode} run, "
         f"commit {commit}):",
         "",
