@@ -37,6 +37,7 @@ COLUMNS = (
     ("rss_kb_per_conn", "{:.1f}", 7),
     ("server_pct", "{}", 5),
     ("client_pct", "{}", 5),
+    ("frames_per_s", "{:,}", 9),
     ("busy_pct", "{}", 5),
     ("behind", "{}", 0),
 )
@@ -54,6 +55,7 @@ HEADERS = {
     "rss_kb_per_conn": "KB/conn",
     "server_pct": "srv%",
     "client_pct": "cli%",
+    "frames_per_s": "frames/s",
     "busy_pct": "box%",
     "behind": "stopped because",
 }
@@ -70,7 +72,8 @@ LEGEND = (
     "any connected, per connection (scenarios of 100 clients or more). srv% / cli%: CPU of "
     "the system / of the "
     "client processes over the step, in % of one core (about 100 on a one-process system means "
-    "it is the limit). box%: the whole machine's busy CPU (200 = both cores), other "
+    "it is the limit). frames/s: WebSocket frames all clients read per second. "
+    "box%: the whole machine's busy CPU (200 = both cores), other "
     "programs included. The summary gives each system's most delivered at a step where it "
     "lost nothing, and its CPU per delivery as a multiple of the relay's and the naive "
     "gateway's at the highest rate both kept up with (the same work)."
