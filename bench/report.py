@@ -8,7 +8,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from .harness import KEY_SCENARIO, ROW_KEYS, SCENARIO_NAME
+from .harness import CONNS_SCENARIO, KEY_SCENARIO, ROW_KEYS, SCENARIO_NAME
 
 NAIVE, RELAY = "naive-channels", "relay"
 ZMQFEED = ("zmqfeed-embedded", "zmqfeed-redis", "zmqfeed-redis-pubsub")
@@ -141,9 +141,9 @@ def equal_work(rows: list[dict], scenario: str, system: str, base: str) -> tuple
     return cost[(system, rate)] / cost[(base, rate)], rate
 
 
-def times(ratio: float) -> str:
+def times(ratio: float, sign: str = "x") -> str:
     """A ratio of CPU per delivery: ``1.3x``, ``0.0083x``."""
-    return f"{ratio:.2g}x" if ratio < 10 else f"{ratio:,.0f}x"
+    return f"{ratio:.2g}{sign}" if ratio < 10 else f"{ratio:,.0f}{sign}"
 
 
 def summary(results: list[tuple[dict, dict]]) -> list[str]:
@@ -278,7 +278,7 @@ README_SYSTEMS = {
     NAIVE: "naive Channels gateway",
     RELAY: "asyncio relay (ceiling)",
 }
-TIMES = "\N{MULTIPLICATION SIGN}"  # after how many times the naive gateway's a row delivers
+TIMES = "\N{MULTIPLICATION SIGN}"  # after a multiple of the relay's CPU per delivery
 SCENARIO_COLUMNS = ("zmqfeed-embedded", "zmqfeed-redis-pubsub", RELAY)
 
 
@@ -340,6 +340,24 @@ def run_line(results: Path) -> tuple[str, str, str]:
     return head.group(1), head.group(2), cpus.group(1)
 
 
+def _cpu_cell(rows: list[dict], scenario: str, system: str, at: float | None) -> str:
+    """A system's CPU per delivery and its multiple of the relay's at the same rate: ``at``
+    if both kept up there, else the highest rate both kept up with."""
+    mine = {_rate(r): r for r in rows if (r["scenario"], r["system"]) == (scenario, system)}
+    relay = {_rate(r): r for r in rows if (r["scenario"], r["system"]) == (scenario, RELAY)}
+    if at is not None and at in mine and kept_up(mine[at]) and mine[at]["cpu_us_per_delivery"]:
+        rate = at
+    else:
+        ratio, rate = equal_work(rows, scenario, system, RELAY)
+        if not ratio:
+            return "-"
+    cell = f"{mine[rate]['cpu_us_per_delivery']:.1f} µs"
+    if system != RELAY and rate in relay and kept_up(relay[rate]):
+        ratio = mine[rate]["cpu_us_per_delivery"] / relay[rate]["cpu_us_per_delivery"]
+        cell += f" ({times(ratio, TIMES)})"
+    return cell if rate == at else f"{cell} at {_about(rate)} msg/s"
+
+
 def readme_key(results: Path) -> str:
     rows = json.loads((results / "latest.json").read_text())
     pairs = [(r, {}) for r in rows]
@@ -353,18 +371,15 @@ def readme_key(results: Path) -> str:
         f"gateway process, {cpus} CPUs, loopback (`bench/results/latest.txt`, {mode} run, "
         f"commit {commit}):",
         "",
-        "| system | most delivered without loss | vs naive | vs relay | p50 / p99 at 1,000 msg/s "
-        "| most offered kept up with |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| system | most delivered without loss | server CPU per delivery at 1,000 msg/s "
+        f"({TIMES} relay's) | p50 / p99 at 1,000 msg/s | most offered kept up with |",
+        "|---|---:|---:|---:|---:|",
     ]
     for system, label in README_SYSTEMS.items():
         row = top.get(system)
         if row is None:
             continue
         mine = sorted((r for r in key if r["system"] == system), key=lambda r: r["offered_per_s"])
-        naive, relay = top.get(NAIVE), top.get(RELAY)
-        times = f"{row['delivered_per_s'] / naive['delivered_per_s']:,.0f}{TIMES}" if naive else "-"
-        share = _ratio(row["delivered_per_s"], relay["delivered_per_s"]) if relay else "-"
         at_1000 = [r for r in mine if 900 <= r["offered_per_s"] <= 1100 and kept_up(r)]
         if at_1000:
             latency = f"{at_1000[0]['p50_ms']:.1f} / {at_1000[0]['p99_ms']:.1f} ms"
@@ -377,17 +392,24 @@ def readme_key(results: Path) -> str:
             ceiling = f"{_about(fastest['offered_per_s'])} msg/s (p99 {fastest['p99_ms']:.0f} ms)"
         else:
             ceiling = "-"
+        cpu = _cpu_cell(rows, KEY_SCENARIO, system, 1000.0)
         lines.append(
-            f"| {label} | {row['delivered_per_s']:,.0f}/s | {times} | {share} | {latency} "
-            f"| {ceiling} |"
+            f"| {label} | {row['delivered_per_s']:,.0f}/s | {cpu} | {latency} | {ceiling} |"
         )
     return "\n".join(lines)
+
+
+def _fixed(name: str) -> bool:
+    found = SCENARIO_NAME.match(name)
+    return bool(found and found["fixed"])
 
 
 def readme_scenarios(results: Path) -> str:
     rows = json.loads((results / "latest.json").read_text())
     pairs = [(r, {}) for r in rows]
-    names = [s for s in dict.fromkeys(r["scenario"] for r in rows) if s != KEY_SCENARIO]
+    names = [
+        s for s in dict.fromkeys(r["scenario"] for r in rows) if s != KEY_SCENARIO and not _fixed(s)
+    ]
     heads = [README_SYSTEMS[s].split(" (")[0].removeprefix("zmqfeed, ") for s in SCENARIO_COLUMNS]
     lines = [
         "| scenario | " + " | ".join(heads) + " |",
@@ -407,6 +429,75 @@ def readme_scenarios(results: Path) -> str:
                 cell += f" ({_ratio(row['delivered_per_s'], relay['delivered_per_s'])})"
             cells.append(cell)
         lines.append(f"| {scenario_label(name)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readme_fixed(results: Path) -> str:
+    """The fixed loads: every system's CPU per delivery at the same rate, and its p99."""
+    rows = [r for r in json.loads((results / "latest.json").read_text()) if r["offered_per_s"]]
+    names = [s for s in dict.fromkeys(r["scenario"] for r in rows) if _fixed(s)]
+    assert names, f"no fixed-load scenario in {results / 'latest.json'}"
+    heads = [README_SYSTEMS[s].split(" (")[0].removeprefix("zmqfeed, ") for s in README_SYSTEMS]
+    lines = [
+        "| one topic, 100 B | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(heads),
+    ]
+    for name in names:
+        here = {r["system"]: r for r in rows if r["scenario"] == name}
+        relay = here.get(RELAY)
+        cells = []
+        for system in README_SYSTEMS:
+            row = here.get(system)
+            if row is None or not row["cpu_us_per_delivery"]:
+                cells.append("-")
+                continue
+            cell = f"{row['cpu_us_per_delivery']:.1f} µs"
+            if system != RELAY and relay and relay["cpu_us_per_delivery"]:
+                cell += (
+                    f" ({times(row['cpu_us_per_delivery'] / relay['cpu_us_per_delivery'], TIMES)})"
+                )
+            p99 = _cell(row["p99_ms"], "{:.0f}")
+            cell += f", p99 {p99} ms"
+            if row["lost"]:
+                cell += f", lost {row['lost']:,}"
+            elif not kept_up(row):
+                cell += ", behind"
+            cells.append(cell)
+        lines.append(f"| {scenario_label(name)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readme_connections(results: Path) -> str:
+    """10,000 connections: what they hold idle, then what 10 msg/s to each costs."""
+    rows = [r for r in json.loads((results / "latest.json").read_text())]
+    here = [r for r in rows if r["scenario"] == CONNS_SCENARIO]
+    assert here, f"no {CONNS_SCENARIO} in {results / 'latest.json'}"
+    clients = here[0]["clients"]
+    lines = [
+        f"| {clients:,} connections | RSS per idle connection | RSS, idle | CPU idle "
+        "| at 10 msg/s: CPU per delivery | p50 / p99 | lost |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for system, label in README_SYSTEMS.items():
+        idle = [r for r in here if r["system"] == system and not r["offered_per_s"]]
+        busy = [r for r in here if r["system"] == system and r["offered_per_s"]]
+        if not idle or not busy:
+            continue
+        i, b = idle[0], busy[0]
+        relay = [r for r in here if r["system"] == RELAY and r["offered_per_s"]]
+        cpu = f"{b['cpu_us_per_delivery']:.1f} µs" if b["cpu_us_per_delivery"] else "-"
+        if (
+            system != RELAY
+            and relay
+            and relay[0]["cpu_us_per_delivery"]
+            and b["cpu_us_per_delivery"]
+        ):
+            cpu += f" ({times(b['cpu_us_per_delivery'] / relay[0]['cpu_us_per_delivery'], TIMES)})"
+        latency = f"{_cell(b['p50_ms'], '{:.0f}')} / {_cell(b['p99_ms'], '{:.0f}')} ms"
+        lines.append(
+            f"| {label} | {i['rss_kb_per_conn']:.1f} KB | {i['peak_rss_mb']:,.0f} MB "
+            f"| {i['cpu_s']:.2f} s | {cpu} | {latency} | {b['lost']:,} |"
+        )
     return "\n".join(lines)
 
 
@@ -447,6 +538,8 @@ def readme_publish(results: Path) -> str:
 README_BLOCKS = {
     "key": readme_key,
     "scenarios": readme_scenarios,
+    "fixed": readme_fixed,
+    "connections": readme_connections,
     "daphne-procs": readme_daphne_procs,
     "publish": readme_publish,
 }
