@@ -47,7 +47,7 @@ def parse_scenario(name: str, rates: tuple[float, ...]) -> Scenario:
 def options(argv: list[str] | None = None) -> tuple[Options, Path, str]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="smoke run, under 3 minutes")
+    mode.add_argument("--quick", action="store_true", help="smoke run, about 5 minutes")
     mode.add_argument("--smoke", action="store_true", help="seconds: 2 clients, one low rate")
     parser.add_argument("--systems", help=f"comma-separated, of: {', '.join(systems.SYSTEMS)}")
     parser.add_argument("--scenarios", help="comma-separated, e.g. 1topic-100c-100B,ingest-100B")
