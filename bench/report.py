@@ -176,7 +176,7 @@ def summary(results: list[tuple[dict, dict]]) -> list[str]:
                 ratio, rate = equal_work(rows, KEY_SCENARIO, system, base)
                 if ratio:
                     figures.append(
-                        f"CPU per delivery {times(ratio)} {base}'s at {rate:,.0f}/s{target}"
+                        f"CPU per delivery {times(ratio)} {base} at {rate:,.0f}/s{target}"
                     )
             for r in rows:
                 if (r["scenario"], r["system"]) == (KEY_SCENARIO, system) and (
