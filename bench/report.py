@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import textwrap
@@ -122,23 +123,24 @@ def best(results: list[tuple[dict, dict]], scenario: str) -> dict[str, dict]:
     return out
 
 
-def _rate(row: dict) -> float:
-    """The offered rate to two significant digits: the step's rate, for matching systems."""
-    return float(f"{row['offered_per_s']:.2g}")
+def _step(offered: float) -> int:
+    """Which step of the ladder an offered rate is (tenths of a decade): measured rates of
+    one step (9,947 and 10,000/s) match, those of the next (30,000/s) do not."""
+    return round(10 * math.log10(offered)) if offered > 0 else -1
 
 
 def equal_work(rows: list[dict], scenario: str, system: str, base: str) -> tuple[float, float]:
-    """(system's CPU per delivery ÷ base's, offered rate) at the highest rate both kept up
-    with in the scenario, where they did the same work; (0, 0) if there is none."""
-    cost: dict[tuple[str, float], float] = {}
+    """(system's CPU per delivery ÷ base's, system's offered rate) at the highest rate both
+    kept up with in the scenario, where they did the same work; (0, 0) if there is none."""
+    kept: dict[tuple[str, int], dict] = {}
     for r in rows:
         if r["scenario"] == scenario and r.get("cpu_us_per_delivery") and kept_up(r):
-            cost[(r["system"], _rate(r))] = r["cpu_us_per_delivery"]
-    common = [rate for (s, rate) in cost if s == system and (base, rate) in cost]
+            kept[(r["system"], _step(r["offered_per_s"]))] = r
+    common = [step for (s, step) in kept if s == system and (base, step) in kept]
     if not common:
         return 0.0, 0.0
-    rate = max(common)
-    return cost[(system, rate)] / cost[(base, rate)], rate
+    mine, theirs = kept[(system, max(common))], kept[(base, max(common))]
+    return mine["cpu_us_per_delivery"] / theirs["cpu_us_per_delivery"], mine["offered_per_s"]
 
 
 def times(ratio: float, sign: str = "x") -> str:
@@ -157,7 +159,7 @@ def summary(results: list[tuple[dict, dict]]) -> list[str]:
             for base in (RELAY, NAIVE):
                 ratio, rate = equal_work(rows, scenario, system, base) if system != base else (0, 0)
                 if ratio:
-                    ratios.append(f"{times(ratio)} {base} at {rate:,.0f}/s")
+                    ratios.append(f"{times(ratio)} {base} at {_about(rate)}/s")
             text = f"{system} {row['delivered_per_s']:,.0f}/s"
             parts.append(text + (f" (CPU per delivery: {', '.join(ratios)})" if ratios else ""))
         lines.append(f"{scenario}: most delivered without loss: " + "; ".join(parts))
@@ -176,7 +178,7 @@ def summary(results: list[tuple[dict, dict]]) -> list[str]:
                 ratio, rate = equal_work(rows, KEY_SCENARIO, system, base)
                 if ratio:
                     figures.append(
-                        f"CPU per delivery {times(ratio)} {base} at {rate:,.0f}/s{target}"
+                        f"CPU per delivery {times(ratio)} {base} at {_about(rate)}/s{target}"
                     )
             for r in rows:
                 if (r["scenario"], r["system"]) == (KEY_SCENARIO, system) and (
@@ -339,22 +341,23 @@ def run_line(results: Path) -> tuple[str, str, str]:
     return head.group(1), head.group(2), cpus.group(1)
 
 
-def _cpu_cell(rows: list[dict], scenario: str, system: str, at: float | None) -> str:
+def _cpu_cell(rows: list[dict], scenario: str, system: str, at: float) -> str:
     """A system's CPU per delivery and its multiple of the relay's at the same rate: ``at``
     if both kept up there, else the highest rate both kept up with."""
-    mine = {_rate(r): r for r in rows if (r["scenario"], r["system"]) == (scenario, system)}
-    relay = {_rate(r): r for r in rows if (r["scenario"], r["system"]) == (scenario, RELAY)}
-    if at is not None and at in mine and kept_up(mine[at]) and mine[at]["cpu_us_per_delivery"]:
-        rate = at
-    else:
+    here = [r for r in rows if r["scenario"] == scenario and r.get("cpu_us_per_delivery")]
+    mine = {_step(r["offered_per_s"]): r for r in here if r["system"] == system}
+    relay = {_step(r["offered_per_s"]): r for r in here if r["system"] == RELAY}
+    step = _step(at)
+    if step not in mine or not kept_up(mine[step]):
         ratio, rate = equal_work(rows, scenario, system, RELAY)
         if not ratio:
             return "-"
-    cell = f"{mine[rate]['cpu_us_per_delivery']:.1f} µs"
-    if system != RELAY and rate in relay and kept_up(relay[rate]):
-        ratio = mine[rate]["cpu_us_per_delivery"] / relay[rate]["cpu_us_per_delivery"]
+        step = _step(rate)
+    cell = f"{mine[step]['cpu_us_per_delivery']:.1f} µs"
+    if system != RELAY and step in relay and kept_up(relay[step]):
+        ratio = mine[step]["cpu_us_per_delivery"] / relay[step]["cpu_us_per_delivery"]
         cell += f" ({times(ratio, TIMES)})"
-    return cell if rate == at else f"{cell} at {_about(rate)} msg/s"
+    return cell if step == _step(at) else f"{cell} at {_about(mine[step]['offered_per_s'])} msg/s"
 
 
 def readme_key(results: Path) -> str:
