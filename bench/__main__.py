@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import platform
-import re
 import shutil
 import signal
 import subprocess
@@ -21,27 +21,33 @@ from . import harness, report, systems
 from .harness import Options, Scenario, size_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
-_NAME = re.compile(r"^(?:(\d+)topics?-(\d+)c|ingest)-(\d+)(B|KB)$")
 
 
 def parse_scenario(name: str, rates: tuple[float, ...]) -> Scenario:
-    """``1topic-100c-100B``, ``100topics-100c-10KB``, ``ingest-100B`` and the like."""
-    found = _NAME.match(name)
+    """``1topic-100c-100B``, ``100topics-100c-10KB``, ``ingest-100B``,
+    ``fixed-1topic-1000c-100B-100`` and the like."""
+    known = {s.name: s for s in harness.fixed_scenarios()}
+    if name in known and not rates:
+        return known[name]
+    found = harness.SCENARIO_NAME.match(name)
     if not found:
         raise argparse.ArgumentTypeError(f"bad scenario name {name!r} (e.g. 1topic-100c-100B)")
-    topics, clients, size, unit = found.groups()
-    size_bytes = int(size) * (1000 if unit == "KB" else 1)
+    topics, clients = found["topics"], found["clients"]
+    size_bytes = int(found["size"]) * (1000 if found["unit"] == "KB" else 1)
     if topics is None:
         return Scenario(name, 0, 1, size_bytes, rates or harness.INGEST_RATES)
     if int(topics) > systems.TOPICS:
         raise argparse.ArgumentTypeError(f"at most {systems.TOPICS} topics are configured")
+    if found["fixed"]:
+        fixed = rates or (float(found["rate"]),)
+        return Scenario(name, int(clients), int(topics), size_bytes, fixed, fixed=True)
     return Scenario(name, int(clients), int(topics), size_bytes, rates or harness.RATES)
 
 
 def options(argv: list[str] | None = None) -> tuple[Options, Path, str]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="smoke run, under 3 minutes")
+    mode.add_argument("--quick", action="store_true", help="smoke run, about 5 minutes")
     mode.add_argument("--smoke", action="store_true", help="seconds: 2 clients, one low rate")
     parser.add_argument("--systems", help=f"comma-separated, of: {', '.join(systems.SYSTEMS)}")
     parser.add_argument("--scenarios", help="comma-separated, e.g. 1topic-100c-100B,ingest-100B")
@@ -56,7 +62,7 @@ def options(argv: list[str] | None = None) -> tuple[Options, Path, str]:
     parser.add_argument("--daphne-procs", type=int, default=1, help="daphnes in scaled modes")
     parser.add_argument(
         "--settings",
-        default="project.settings",
+        default="bench.site_settings",
         help="settings module of the zmqfeed systems (to measure a variant; on PYTHONPATH)",
     )
     parser.add_argument("--client-procs", type=int, help="client processes (default: per 500)")
@@ -72,7 +78,7 @@ def options(argv: list[str] | None = None) -> tuple[Options, Path, str]:
     if args.scenarios:
         scenarios = [parse_scenario(n.strip(), rates) for n in args.scenarios.split(",")]
     elif rates:
-        scenarios = [Scenario(s.name, s.clients, s.topics, s.size, rates) for s in scenarios]
+        scenarios = [s if s.fixed else dataclasses.replace(s, rates=rates) for s in scenarios]
     chosen = tuple(s.strip() for s in args.systems.split(",")) if args.systems else systems.SYSTEMS
     unknown = set(chosen) - set(systems.SYSTEMS)
     if unknown:

@@ -101,8 +101,11 @@ class Connection(asyncio.Protocol):
             self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
+        if self.buf or not self.opened.done():
+            buf = self.buf
+            buf += data
+        else:  # the usual case, whole frames: parse them where they are, no copy
+            buf = data  # type: ignore[assignment]
         if not self.opened.done():
             end = buf.find(b"\r\n\r\n")
             if end < 0:
@@ -151,7 +154,10 @@ class Connection(asyncio.Protocol):
                 self.send_frame(8, bytes(buf[start : start + 2]))
                 self.transport.close()
             pos = end
-        if pos:
+        if buf is data:
+            if pos < size:
+                self.buf = bytearray(data[pos:])
+        elif pos:
             del buf[:pos]
 
     def message(self, buf: bytearray, start: int, end: int, now: float) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +36,9 @@ ROW_KEYS = (
     "max_ms",
     "lost",
     "cpu_s",
+    "cpu_us_per_delivery",
     "peak_rss_mb",
+    "rss_kb_per_conn",
 )
 RATES = (10, 30, 100, 300, 1000, 3000, 10_000, 30_000, 100_000, 300_000)
 QUICK_RATES = (10, 100, 1000, 10_000, 100_000)
@@ -47,6 +50,13 @@ BEHIND_P99_MS = 1000.0  # a p99 above this is a backlog, not a latency
 # rate (the relay, whose client is the limit with one message per frame, does).
 GROWING = 1.1
 CONNS_PER_CLIENT_PROC = 500
+RSS_MIN_CLIENTS = 100  # below this, RSS per connection is lost in the noise of the process
+# `1topic-100c-100B`, `100topics-100c-10KB`, `ingest-100B`; `fixed-…-RATE`: one offered rate.
+SCENARIO_NAME = re.compile(
+    r"^(?P<fixed>fixed-)?(?:(?P<topics>\d+)topics?-(?P<clients>\d+)c|ingest)"
+    r"-(?P<size>\d+)(?P<unit>B|KB)(?(fixed)-(?P<rate>\d+))$"
+)
+CONNS_SCENARIO = "fixed-1topic-10000c-100B-10"
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,11 @@ class Scenario:
     clients: int  # 0: ingest alone, the rate the gateway reads ZeroMQ with nobody connected
     topics: int  # topics in use; client i reads topic i % topics
     size: int  # payload bytes
-    rates: tuple[float, ...]
+    rates: tuple[float, ...]  # a rate of 0: an idle step, connections held, nothing published
+    fixed: bool = False  # its rates only, whether the system keeps up or not
+    skip: tuple[str, ...] = ()  # systems left out
+    conns_per_proc: int = CONNS_PER_CLIENT_PROC
+    min_duration: float = 0.0  # seconds per step at least, whatever --duration says
 
 
 def size_name(size: int) -> str:
@@ -69,13 +83,39 @@ def full_scenarios() -> list[Scenario]:
             out.append(Scenario(f"1topic-{n}c-{size_name(size)}", n, 1, size, RATES))
         out.append(Scenario(f"100topics-100c-{size_name(size)}", 100, 100, size, RATES))
     out.append(Scenario("ingest-100B", 0, 1, 100, INGEST_RATES))
-    return out
+    return out + fixed_scenarios()
 
 
 def quick_scenarios() -> list[Scenario]:
     return [
         Scenario(KEY_SCENARIO, 100, 1, 100, QUICK_RATES),
         Scenario("ingest-100B", 0, 1, 100, (200_000,)),
+        *fixed_scenarios(),
+    ]
+
+
+def fixed_scenarios() -> list[Scenario]:
+    """The same work for every system, at loads the relay and zmqfeed keep up with: CPU per
+    delivery compares there. The last holds 10,000 connections idle first (RSS per
+    connection), then publishes to them; the naive gateway cannot hold that fan-out."""
+    return [
+        Scenario("fixed-1topic-100c-100B-300", 100, 1, 100, (300,), fixed=True),
+        Scenario("fixed-1topic-1000c-100B-100", 1000, 1, 100, (100,), fixed=True),
+        Scenario(
+            CONNS_SCENARIO,
+            10_000,
+            1,
+            100,
+            (0, 10),
+            fixed=True,
+            skip=("naive-channels",),
+            # 4 client processes, not 20: fewer wake-ups, each reading more (measured: 104%
+            # of a core in all against the relay, p99 260 ms; 20 processes: 111%, 550 ms).
+            conns_per_proc=2500,
+            # A message takes a few hundred ms to reach all 10,000: over a short step that
+            # tail alone would read as delivering under 90% of what was offered.
+            min_duration=5.0,
+        ),
     ]
 
 
@@ -91,7 +131,7 @@ class Options:
     redis_url: str = "redis://127.0.0.1:6379/14"
     client_procs: int | None = None  # None: one per CONNS_PER_CLIENT_PROC connections
     daphne_procs: int = 1
-    settings: str = "project.settings"
+    settings: str = "bench.site_settings"
     max_rss_mb: float = 4000.0  # a system over this is stopped (it is falling behind)
     refine: bool = False  # after falling behind, one more step between the last two rates
     on_row: Callable[[dict, dict], None] | None = None
@@ -160,10 +200,17 @@ class Run:
         self.topics = topic_names(scenario.topics)
         self.clients: list[procs.Child] = []
         self.conn_topics: list[str] = []
+        self.rss_kb_per_conn: float | None = None
+
+    def server_rss(self) -> int:
+        return sum(psutil.Process(p.pid).memory_info().rss for p in self.server.procs)
 
     def open_clients(self, setup: systems.Setup) -> None:
+        """Connect every client, then measure what the idle connections hold in the server:
+        its RSS now, each connection subscribed and past its warm-up message, less before."""
         n = self.scenario.clients
-        count = self.opts.client_procs or max(1, math.ceil(n / CONNS_PER_CLIENT_PROC))
+        before = self.server_rss()
+        count = self.opts.client_procs or max(1, math.ceil(n / self.scenario.conns_per_proc))
         urls: list[list[list[str]]] = [[] for _ in range(count)]
         for i in range(n):
             topic = self.topics[i % len(self.topics)]
@@ -182,6 +229,9 @@ class Run:
                     f"{got['connected']} of {len(mine)} connections opened: {got['errors']}"
                 )
         self.warm_up()
+        if n >= RSS_MIN_CLIENTS:
+            time.sleep(0.5)  # the last warm-up frames are written and freed
+            self.rss_kb_per_conn = round((self.server_rss() - before) / n / 1000, 2)
 
     def warm_up(self, timeout: float = 60.0) -> None:
         """One message per topic until every connection has one: the path is open end to end."""
@@ -220,15 +270,21 @@ class Run:
         server = Meter([p.pid for p in self.server.procs], self.opts.max_rss_mb).start()
         client = Meter([c.proc.pid for c in self.clients]).start()
         machine0 = psutil.cpu_times()
-        duration = self.opts.duration
-        sent = self.pub.ask(
-            "run",
-            wait=duration * 3 + 60,
-            topics=self.topics,
-            rate=rate,
-            duration=duration,
-            size=self.scenario.size,
-        )
+        duration = max(self.opts.duration, self.scenario.min_duration)
+        if rate:
+            sent = self.pub.ask(
+                "run",
+                wait=duration * 3 + 60,
+                topics=self.topics,
+                rate=rate,
+                duration=duration,
+                size=self.scenario.size,
+            )
+        else:  # idle: what the connections cost the server with nothing to deliver
+            start = time.time()
+            time.sleep(duration)
+            zeros = [0] * len(self.topics)
+            sent = {"per_topic": zeros, "sent": 0, "rate": 0.0, "start": start, "elapsed": duration}
         per_topic = dict(zip(self.topics, sent["per_topic"], strict=True))
         if self.clients:
             received, last, hist, max_s, extra = self._collect(per_topic, duration)
@@ -253,7 +309,11 @@ class Run:
             "max_ms": round(max_s * 1000, 3) if max_s is not None else None,
             "lost": max(0, expected - received),
             "cpu_s": round(cpu_s, 3),
+            "cpu_us_per_delivery": round(cpu_s * 1e6 / received, 3)
+            if self.clients and received
+            else None,
             "peak_rss_mb": round(peak_mb, 1),
+            "rss_kb_per_conn": self.rss_kb_per_conn,
         }
         extra.update(
             target_per_s=rate,
@@ -263,6 +323,7 @@ class Run:
             busy_pct=round(100 * busy / wall),
             rss_limit=server.over_limit,
             fanout_per_s=expected / sent["elapsed"] if sent["elapsed"] else 0.0,
+            frames_per_s=round(extra.get("frames", 0) / window) if window else 0,
             client_procs=len(self.clients),
         )
         return row, extra
@@ -342,19 +403,19 @@ def run_pair(
             # Behind without loss but delivering more than ever: the next rate may deliver more.
             growing = not row["lost"] and row["delivered_per_s"] > GROWING * best
             best = max(best, row["delivered_per_s"])
-            if extra["behind"] and growing and pending and not dead and not refining:
+            if extra["behind"] and growing and pending and not (dead or refining or scenario.fixed):
                 extra["behind"] += "; delivered still growing: next rate"
             out.append((row, extra))
             if opts.on_row:
                 opts.on_row(row, extra)
-            if refining or dead:
+            if refining or dead or (scenario.fixed and extra["behind"]):
                 break
             if not extra["behind"]:
                 last_good, first_behind = rate, 0.0
                 continue
             first_behind = first_behind or rate
             if not growing or not pending:
-                if not opts.refine or not last_good:
+                if not opts.refine or not last_good or scenario.fixed:
                     break
                 # Once more, halfway (geometrically) between those two rates.
                 refining, pending = True, [round(math.sqrt(last_good * first_behind))]
@@ -376,6 +437,8 @@ def run(
             for name in opts.systems:
                 if not scenario.clients and name == "naive-channels":
                     continue  # it counts nothing it reads: ingest alone is not measurable
+                if name in scenario.skip:
+                    continue
                 try:
                     run_pair(scenario, name, setup, pub, opts, results)
                 except (RuntimeError, TimeoutError, OSError) as exc:

@@ -11,6 +11,7 @@ import ctypes
 import json
 import os
 import queue
+import resource
 import signal
 import socket
 import subprocess
@@ -27,10 +28,14 @@ _PR_SET_PDEATHSIG = 1
 _started: list[subprocess.Popen] = []
 
 
-def _die_with_parent() -> None:
+def _child_setup() -> None:
     # Linux: the kernel sends SIGTERM to the child when the harness dies, even by SIGKILL.
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # A socket per connection, in the servers and the clients alike (10,000 in one scenario).
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def spawn(
@@ -45,7 +50,7 @@ def spawn(
         env=full_env,
         stderr=stderr,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=_child_setup,
         **kw,
     )
     proc._bench_log = stderr  # type: ignore[attr-defined]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import textwrap
 from pathlib import Path
 
-from .harness import KEY_SCENARIO, ROW_KEYS
+from .harness import CONNS_SCENARIO, KEY_SCENARIO, ROW_KEYS, SCENARIO_NAME
 
 NAIVE, RELAY = "naive-channels", "relay"
 ZMQFEED = ("zmqfeed-embedded", "zmqfeed-redis", "zmqfeed-redis-pubsub")
@@ -20,7 +21,7 @@ COLORS = {
     "relay": "#7f7f7f",
 }
 COLUMNS = (
-    ("scenario", "{}", 18),
+    ("scenario", "{}", 27),
     ("system", "{}", 20),
     ("clients", "{}", 7),
     ("offered_per_s", "{:,.0f}", 11),
@@ -32,9 +33,12 @@ COLUMNS = (
     ("missing", "{:,}", 8),
     ("gaps", "{:,}", 8),
     ("cpu_s", "{:.2f}", 6),
+    ("cpu_us_per_delivery", "{:.2f}", 7),
     ("peak_rss_mb", "{:.0f}", 6),
+    ("rss_kb_per_conn", "{:.1f}", 7),
     ("server_pct", "{}", 5),
     ("client_pct", "{}", 5),
+    ("frames_per_s", "{:,}", 9),
     ("busy_pct", "{}", 5),
     ("behind", "{}", 0),
 )
@@ -47,9 +51,12 @@ HEADERS = {
     "missing": "holes",
     "gaps": "gap'd",
     "cpu_s": "cpu s",
+    "cpu_us_per_delivery": "µs/dlv",
     "peak_rss_mb": "RSS MB",
+    "rss_kb_per_conn": "KB/conn",
     "server_pct": "srv%",
     "client_pct": "cli%",
+    "frames_per_s": "frames/s",
     "busy_pct": "box%",
     "behind": "stopped because",
 }
@@ -60,11 +67,17 @@ LEGEND = (
     "(dropped by the server; the rest were dropped before the server numbered them, or were "
     "still on their way); gap'd: how many the server reported in `gap` frames (holes minus "
     "gap'd: dropped silently). cpu s / RSS MB: "
-    "the system's processes (Redis not included). srv% / cli%: CPU of the system / of the "
+    "the system's processes (Redis not included). µs/dlv: their CPU over the step divided by "
+    "the messages all clients received, in µs: what one delivery costs the server. "
+    "KB/conn: the system's RSS with the scenario's clients connected and idle, less before "
+    "any connected, per connection (scenarios of 100 clients or more). srv% / cli%: CPU of "
+    "the system / of the "
     "client processes over the step, in % of one core (about 100 on a one-process system means "
-    "it is the limit). box%: the whole machine's busy CPU (200 = both cores), other "
-    "programs included. The summary compares each system's most delivered at a step where it "
-    "lost nothing (its latency is in the table and the chart)."
+    "it is the limit). frames/s: WebSocket frames all clients read per second. "
+    "box%: the whole machine's busy CPU (200 = both cores), other "
+    "programs included. The summary gives each system's most delivered at a step where it "
+    "lost nothing, and its CPU per delivery as a multiple of the relay's and the naive "
+    "gateway's at the highest rate both kept up with (the same work)."
 )
 
 
@@ -103,26 +116,36 @@ def best(results: list[tuple[dict, dict]], scenario: str) -> dict[str, dict]:
     """
     out: dict[str, dict] = {}
     for row, _ in results:
-        if row["scenario"] == scenario and not row["lost"]:
+        if row["scenario"] == scenario and not row["lost"] and row["offered_per_s"]:
             top = out.get(row["system"])
             if top is None or row["delivered_per_s"] > top["delivered_per_s"]:
                 out[row["system"]] = row
     return out
 
 
-def _times(row: dict, base: dict | None) -> str | None:
-    if not base or not base["delivered_per_s"]:
-        return None
-    return f"{row['delivered_per_s'] / base['delivered_per_s']:,.0f}x {base['system']}"
+def _step(offered: float) -> int:
+    """Which step of the ladder an offered rate is (tenths of a decade): measured rates of
+    one step (9,947 and 10,000/s) match, those of the next (30,000/s) do not."""
+    return round(10 * math.log10(offered)) if offered > 0 else -1
 
 
-def _share(row: dict, base: dict | None) -> str | None:
-    if not base or not base["delivered_per_s"]:
-        return None
-    share = 100 * row["delivered_per_s"] / base["delivered_per_s"]
-    return (
-        f"{share:.0f}% of {base['system']}" if share >= 10 else f"{share:.2g}% of {base['system']}"
-    )
+def equal_work(rows: list[dict], scenario: str, system: str, base: str) -> tuple[float, float]:
+    """(system's CPU per delivery ÷ base's, system's offered rate) at the highest rate both
+    kept up with in the scenario, where they did the same work; (0, 0) if there is none."""
+    kept: dict[tuple[str, int], dict] = {}
+    for r in rows:
+        if r["scenario"] == scenario and r.get("cpu_us_per_delivery") and kept_up(r):
+            kept[(r["system"], _step(r["offered_per_s"]))] = r
+    common = [step for (s, step) in kept if s == system and (base, step) in kept]
+    if not common:
+        return 0.0, 0.0
+    mine, theirs = kept[(system, max(common))], kept[(base, max(common))]
+    return mine["cpu_us_per_delivery"] / theirs["cpu_us_per_delivery"], mine["offered_per_s"]
+
+
+def times(ratio: float, sign: str = "x") -> str:
+    """A ratio of CPU per delivery: ``1.3x``, ``0.0083x``."""
+    return f"{ratio:.2g}{sign}" if ratio < 10 else f"{ratio:,.0f}{sign}"
 
 
 def summary(results: list[tuple[dict, dict]]) -> list[str]:
@@ -132,33 +155,31 @@ def summary(results: list[tuple[dict, dict]]) -> list[str]:
         top = best(results, scenario)
         parts = []
         for system, row in top.items():
-            ratios = [
-                r
-                for r in (
-                    _times(row, top.get(NAIVE)) if system != NAIVE else None,
-                    _share(row, top.get(RELAY)) if system != RELAY else None,
-                )
-                if r
-            ]
+            ratios = []
+            for base in (RELAY, NAIVE):
+                ratio, rate = equal_work(rows, scenario, system, base) if system != base else (0, 0)
+                if ratio:
+                    ratios.append(f"{times(ratio)} {base} at {_about(rate)}/s")
             text = f"{system} {row['delivered_per_s']:,.0f}/s"
-            parts.append(text + (f" ({', '.join(ratios)})" if ratios else ""))
+            parts.append(text + (f" (CPU per delivery: {', '.join(ratios)})" if ratios else ""))
         lines.append(f"{scenario}: most delivered without loss: " + "; ".join(parts))
     key = best(results, KEY_SCENARIO)
     if key:
         lines += [
             "",
-            f"Targets ({KEY_SCENARIO}: one topic, 100 clients, 100 B messages):",
+            f"Targets ({KEY_SCENARIO}: one topic, 100 clients, 100 B messages; CPU per "
+            "delivery at the highest rate both kept up with):",
         ]
         for system in ZMQFEED:
-            row = key.get(system)
-            if row is None:
+            if system not in key:
                 continue
             figures = []
-            times, share = _times(row, key.get(NAIVE)), _share(row, key.get(RELAY))
-            if times:
-                figures.append(f"{times} (target >= 100x)")
-            if share:
-                figures.append(f"{share} (target >= 50% embedded)")
+            for base, target in ((RELAY, " (target <= 2x)"), (NAIVE, "")):
+                ratio, rate = equal_work(rows, KEY_SCENARIO, system, base)
+                if ratio:
+                    figures.append(
+                        f"CPU per delivery {times(ratio)} {base} at {_about(rate)}/s{target}"
+                    )
             for r in rows:
                 if (r["scenario"], r["system"]) == (KEY_SCENARIO, system) and (
                     900 <= r["offered_per_s"] <= 1100
@@ -189,7 +210,8 @@ def chart(results: list[tuple[dict, dict]], path: Path, scenarios: list[str]) ->
 
     fig, axes = plt.subplots(len(scenarios), 2, figsize=(11, 3.8 * len(scenarios)), squeeze=False)
     for (left, right), scenario in zip(axes, scenarios, strict=True):
-        here = [(r, e) for r, e in results if r["scenario"] == scenario]
+        # Idle steps (nothing offered) have no place on a log scale.
+        here = [(r, e) for r, e in results if r["scenario"] == scenario and r["offered_per_s"]]
         top = max(r["offered_per_s"] for r, _ in here)
         fanout = max(e.get("fanout_per_s", 0) / max(r["offered_per_s"], 1) for r, e in here)
         left.plot([1, top], [fanout, top * fanout], ":", color="#999", linewidth=1)
@@ -257,17 +279,16 @@ README_SYSTEMS = {
     NAIVE: "naive Channels gateway",
     RELAY: "asyncio relay (ceiling)",
 }
-TIMES = "\N{MULTIPLICATION SIGN}"  # after how many times the naive gateway's a row delivers
+TIMES = "\N{MULTIPLICATION SIGN}"  # after a multiple of the relay's CPU per delivery
 SCENARIO_COLUMNS = ("zmqfeed-embedded", "zmqfeed-redis-pubsub", RELAY)
-_SCENARIO = re.compile(r"^(?:(\d+)topics?-(\d+)c|ingest)-(\d+)(B|KB)$")
 
 
 def scenario_label(name: str) -> str:
     """``100topics-100c-10KB`` → ``100 topics, a client each, 10 KB``."""
-    found = _SCENARIO.match(name)
+    found = SCENARIO_NAME.match(name)
     if not found:
         return name
-    topics, clients, size, unit = found.groups()
+    topics, clients, size, unit = found.group("topics", "clients", "size", "unit")
     size_text = f"{size} {unit}" if unit == "KB" else ""
     if topics is None:
         words = ["ingest alone, no clients"]
@@ -277,13 +298,15 @@ def scenario_label(name: str) -> str:
         words = [f"{int(topics):,} topics, {reader} each"]
     else:
         words = [f"{int(clients):,} client{'s' * (int(clients) != 1)}"]
+    if found["rate"]:
+        words.append(f"{int(found['rate']):,} msg/s")
     return ", ".join([size_text, *words] if size_text else words)
 
 
 def fanout(row: dict) -> float:
     """Deliveries per message offered in the row's scenario."""
-    found = _SCENARIO.match(row["scenario"])
-    topics = int(found.group(1)) if found and found.group(1) else 1
+    found = SCENARIO_NAME.match(row["scenario"])
+    topics = int(found["topics"]) if found and found["topics"] else 1
     return max(row["clients"], 1) / topics if row["clients"] else 1.0
 
 
@@ -318,31 +341,47 @@ def run_line(results: Path) -> tuple[str, str, str]:
     return head.group(1), head.group(2), cpus.group(1)
 
 
+def _cpu_cell(rows: list[dict], scenario: str, system: str, at: float) -> str:
+    """A system's CPU per delivery and its multiple of the relay's at the same rate: ``at``
+    if both kept up there, else the highest rate both kept up with."""
+    here = [r for r in rows if r["scenario"] == scenario and r.get("cpu_us_per_delivery")]
+    mine = {_step(r["offered_per_s"]): r for r in here if r["system"] == system}
+    relay = {_step(r["offered_per_s"]): r for r in here if r["system"] == RELAY}
+    step = _step(at)
+    if step not in mine or not kept_up(mine[step]):
+        ratio, rate = equal_work(rows, scenario, system, RELAY)
+        if not ratio:
+            return "-"
+        step = _step(rate)
+    cell = f"{mine[step]['cpu_us_per_delivery']:.1f} µs"
+    if system != RELAY and step in relay and kept_up(relay[step]):
+        ratio = mine[step]["cpu_us_per_delivery"] / relay[step]["cpu_us_per_delivery"]
+        cell += f" ({times(ratio, TIMES)})"
+    return cell if step == _step(at) else f"{cell} at {_about(mine[step]['offered_per_s'])} msg/s"
+
+
 def readme_key(results: Path) -> str:
     rows = json.loads((results / "latest.json").read_text())
     pairs = [(r, {}) for r in rows]
     mode, commit, cpus = run_line(results)
     key = [r for r in rows if r["scenario"] == KEY_SCENARIO]
     top = best(pairs, KEY_SCENARIO)
-    found = _SCENARIO.match(KEY_SCENARIO)
+    found = SCENARIO_NAME.match(KEY_SCENARIO)
     assert key and found, f"no {KEY_SCENARIO} in {results / 'latest.json'}"
     lines = [
-        f"One topic to {key[0]['clients']:,} clients, {found.group(3)}-byte messages, one "
+        f"One topic to {key[0]['clients']:,} clients, {found['size']}-byte messages, one "
         f"gateway process, {cpus} CPUs, loopback (`bench/results/latest.txt`, {mode} run, "
         f"commit {commit}):",
         "",
-        "| system | most delivered without loss | vs naive | vs relay | p50 / p99 at 1,000 msg/s "
-        "| most offered kept up with |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| system | most delivered without loss | server CPU per delivery at 1,000 msg/s "
+        f"({TIMES} relay's) | p50 / p99 at 1,000 msg/s | most offered kept up with |",
+        "|---|---:|---:|---:|---:|",
     ]
     for system, label in README_SYSTEMS.items():
         row = top.get(system)
         if row is None:
             continue
         mine = sorted((r for r in key if r["system"] == system), key=lambda r: r["offered_per_s"])
-        naive, relay = top.get(NAIVE), top.get(RELAY)
-        times = f"{row['delivered_per_s'] / naive['delivered_per_s']:,.0f}{TIMES}" if naive else "-"
-        share = _ratio(row["delivered_per_s"], relay["delivered_per_s"]) if relay else "-"
         at_1000 = [r for r in mine if 900 <= r["offered_per_s"] <= 1100 and kept_up(r)]
         if at_1000:
             latency = f"{at_1000[0]['p50_ms']:.1f} / {at_1000[0]['p99_ms']:.1f} ms"
@@ -355,17 +394,24 @@ def readme_key(results: Path) -> str:
             ceiling = f"{_about(fastest['offered_per_s'])} msg/s (p99 {fastest['p99_ms']:.0f} ms)"
         else:
             ceiling = "-"
+        cpu = _cpu_cell(rows, KEY_SCENARIO, system, 1000.0)
         lines.append(
-            f"| {label} | {row['delivered_per_s']:,.0f}/s | {times} | {share} | {latency} "
-            f"| {ceiling} |"
+            f"| {label} | {row['delivered_per_s']:,.0f}/s | {cpu} | {latency} | {ceiling} |"
         )
     return "\n".join(lines)
+
+
+def _fixed(name: str) -> bool:
+    found = SCENARIO_NAME.match(name)
+    return bool(found and found["fixed"])
 
 
 def readme_scenarios(results: Path) -> str:
     rows = json.loads((results / "latest.json").read_text())
     pairs = [(r, {}) for r in rows]
-    names = [s for s in dict.fromkeys(r["scenario"] for r in rows) if s != KEY_SCENARIO]
+    names = [
+        s for s in dict.fromkeys(r["scenario"] for r in rows) if s != KEY_SCENARIO and not _fixed(s)
+    ]
     heads = [README_SYSTEMS[s].split(" (")[0].removeprefix("zmqfeed, ") for s in SCENARIO_COLUMNS]
     lines = [
         "| scenario | " + " | ".join(heads) + " |",
@@ -385,6 +431,75 @@ def readme_scenarios(results: Path) -> str:
                 cell += f" ({_ratio(row['delivered_per_s'], relay['delivered_per_s'])})"
             cells.append(cell)
         lines.append(f"| {scenario_label(name)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readme_fixed(results: Path) -> str:
+    """The fixed loads: every system's CPU per delivery at the same rate, and its p99."""
+    rows = [r for r in json.loads((results / "latest.json").read_text()) if r["offered_per_s"]]
+    names = [s for s in dict.fromkeys(r["scenario"] for r in rows) if _fixed(s)]
+    assert names, f"no fixed-load scenario in {results / 'latest.json'}"
+    heads = [README_SYSTEMS[s].split(" (")[0].removeprefix("zmqfeed, ") for s in README_SYSTEMS]
+    lines = [
+        "| one topic, 100 B | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(heads),
+    ]
+    for name in names:
+        here = {r["system"]: r for r in rows if r["scenario"] == name}
+        relay = here.get(RELAY)
+        cells = []
+        for system in README_SYSTEMS:
+            row = here.get(system)
+            if row is None or not row["cpu_us_per_delivery"]:
+                cells.append("-")
+                continue
+            cell = f"{row['cpu_us_per_delivery']:.1f} µs"
+            if system != RELAY and relay and relay["cpu_us_per_delivery"]:
+                cell += (
+                    f" ({times(row['cpu_us_per_delivery'] / relay['cpu_us_per_delivery'], TIMES)})"
+                )
+            p99 = _cell(row["p99_ms"], "{:.0f}")
+            cell += f", p99 {p99} ms"
+            if row["lost"]:
+                cell += f", lost {row['lost']:,}"
+            elif not kept_up(row):
+                cell += ", behind"
+            cells.append(cell)
+        lines.append(f"| {scenario_label(name)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readme_connections(results: Path) -> str:
+    """10,000 connections: what they hold idle, then what 10 msg/s to each costs."""
+    rows = [r for r in json.loads((results / "latest.json").read_text())]
+    here = [r for r in rows if r["scenario"] == CONNS_SCENARIO]
+    assert here, f"no {CONNS_SCENARIO} in {results / 'latest.json'}"
+    clients = here[0]["clients"]
+    lines = [
+        f"| {clients:,} connections | RSS per idle connection | RSS, idle | CPU idle "
+        "| at 10 msg/s: CPU per delivery | p50 / p99 | lost |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for system, label in README_SYSTEMS.items():
+        idle = [r for r in here if r["system"] == system and not r["offered_per_s"]]
+        busy = [r for r in here if r["system"] == system and r["offered_per_s"]]
+        if not idle or not busy:
+            continue
+        i, b = idle[0], busy[0]
+        relay = [r for r in here if r["system"] == RELAY and r["offered_per_s"]]
+        cpu = f"{b['cpu_us_per_delivery']:.1f} µs" if b["cpu_us_per_delivery"] else "-"
+        if (
+            system != RELAY
+            and relay
+            and relay[0]["cpu_us_per_delivery"]
+            and b["cpu_us_per_delivery"]
+        ):
+            cpu += f" ({times(b['cpu_us_per_delivery'] / relay[0]['cpu_us_per_delivery'], TIMES)})"
+        latency = f"{_cell(b['p50_ms'], '{:.0f}')} / {_cell(b['p99_ms'], '{:.0f}')} ms"
+        lines.append(
+            f"| {label} | {i['rss_kb_per_conn']:.1f} KB | {i['peak_rss_mb']:,.0f} MB "
+            f"| {i['cpu_s']:.2f} s | {cpu} | {latency} | {b['lost']:,} |"
+        )
     return "\n".join(lines)
 
 
@@ -425,6 +540,8 @@ def readme_publish(results: Path) -> str:
 README_BLOCKS = {
     "key": readme_key,
     "scenarios": readme_scenarios,
+    "fixed": readme_fixed,
+    "connections": readme_connections,
     "daphne-procs": readme_daphne_procs,
     "publish": readme_publish,
 }

@@ -39,7 +39,7 @@ class Setup:
     endpoint: str
     redis_url: str = "redis://127.0.0.1:6379/14"  # a database of its own: flushed per system
     daphne_procs: int = 1
-    settings: str = "project.settings"  # another module to measure a variant (e.g. layer tuning)
+    settings: str = "bench.site_settings"  # another module to measure a variant (e.g. layer tuning)
     site_ready: bool = False
 
     @property

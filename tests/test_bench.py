@@ -19,7 +19,7 @@ import pytest
 
 from bench import report
 from bench.client import Connection, Stats
-from bench.harness import ROW_KEYS
+from bench.harness import CONNS_SCENARIO, ROW_KEYS
 from zmqfeed.core.protocol import batch_frame, gap, message_head, message_tail
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,13 @@ def check_rows(rows: list[dict], systems: list[str]) -> None:
         assert row["lost"] == 0, row
         assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"] * 1.02
         assert row["cpu_s"] > 0
+        # The step's CPU over what the clients received; a --smoke step lasts about a second,
+        # so that is about delivered_per_s.
+        assert row["cpu_us_per_delivery"] == pytest.approx(
+            row["cpu_s"] * 1e6 / row["delivered_per_s"], rel=0.5
+        ), row
         assert row["peak_rss_mb"] > 0
+        assert row["rss_kb_per_conn"] is None  # too few connections to tell
 
 
 def test_smoke_run_writes_rows_table_and_chart(tmp_path: Path) -> None:
@@ -166,26 +172,52 @@ def test_figures_live_in_the_performance_section_only() -> None:
 def test_readme_blocks_are_written_from_the_rows(tmp_path: Path) -> None:
     steps = {  # (offered, share delivered): the last step of each falls behind
         "zmqfeed-embedded": ((1000, 1), (3000, 1), (9000, 0.5)),
-        "relay": ((1000, 1), (10_000, 1), (30_000, 0.5)),
+        "relay": ((100, 1), (1000, 1), (10_000, 1), (30_000, 0.5)),
         "naive-channels": ((30, 1), (100, 1), (300, 0.5)),
     }
+    cpu = {"zmqfeed-embedded": 2.0, "relay": 1.0, "naive-channels": 50.0}
     rows = [
         {"scenario": "1topic-100c-100B", "system": system, "clients": 100,
          "offered_per_s": rate, "delivered_per_s": rate * 100 * share, "p50_ms": 2.0,
          "p99_ms": 5.0 if share == 1 else 1500.0, "max_ms": 9.0, "lost": 0, "cpu_s": 1.0,
-         "peak_rss_mb": 80.0}
+         "cpu_us_per_delivery": cpu[system], "peak_rss_mb": 80.0, "rss_kb_per_conn": 20.0}
         for system, mine in steps.items()
         for rate, share in mine
     ]  # fmt: skip
+    for system, lost in (("zmqfeed-embedded", 0), ("relay", 0), ("naive-channels", 700)):
+        rows.append({**rows[0], "scenario": "fixed-1topic-100c-100B-300", "system": system,
+                     "offered_per_s": 300, "delivered_per_s": 30_000 - lost, "lost": lost,
+                     "cpu_us_per_delivery": 3 * cpu[system]})  # fmt: skip
+    for system in ("zmqfeed-embedded", "relay"):
+        base = {**rows[0], "scenario": CONNS_SCENARIO, "system": system, "clients": 10_000}
+        rows.append({**base, "offered_per_s": 0, "delivered_per_s": 0, "p50_ms": None,
+                     "p99_ms": None, "cpu_s": 0.25, "cpu_us_per_delivery": None,
+                     "peak_rss_mb": 400.0, "rss_kb_per_conn": 30.0})  # fmt: skip
+        rows.append({**base, "offered_per_s": 10, "delivered_per_s": 100_000, "p99_ms": 600.0,
+                     "cpu_us_per_delivery": 5 * cpu[system]})  # fmt: skip
     (tmp_path / "latest.json").write_text(json.dumps(rows))
     header = "zmqfeed benchmark (quick), 2026-01-01T00:00:00, commit abc1234\nmachine: x, 2 CPUs\n"
     (tmp_path / "latest.txt").write_text(header)
     key = report.readme_key(tmp_path)
     assert "quick run, commit abc1234" in key
     x = report.TIMES
-    embedded = "| zmqfeed, embedded | 450,000/s | 30x | 30% | 2.0 / 5.0 ms |"
-    assert embedded.replace("x", x) + " 3,000 msg/s (p99 5 ms) |" in key
-    naive = "| naive Channels gateway | 15,000/s | 1x | 1% | falls behind from about 300 msg/s |"
-    assert naive.replace("1x", "1" + x) + " 100 msg/s (p99 5 ms) |" in key
+    # CPU per delivery at 1,000 msg/s beside the relay's, and where naive kept up with it.
+    embedded = f"| zmqfeed, embedded | 450,000/s | 2.0 µs (2{x}) | 2.0 / 5.0 ms |"
+    assert embedded + " 3,000 msg/s (p99 5 ms) |" in key
+    naive = f"| naive Channels gateway | 15,000/s | 50.0 µs (50{x}) at 100 msg/s |"
+    assert naive + " falls behind from about 300 msg/s | 100 msg/s (p99 5 ms) |" in key
+    assert "| asyncio relay (ceiling) | 1,500,000/s | 1.0 µs |" in key
+    fixed = report.readme_fixed(tmp_path)
+    assert f"| 100 clients, 300 msg/s | 6.0 µs (2{x}), p99 5 ms |" in fixed
+    assert f"150.0 µs (50{x}), p99 5 ms, lost 700 |" in fixed
+    conns = report.readme_connections(tmp_path)
+    assert (
+        f"| zmqfeed, embedded | 30.0 KB | 400 MB | 0.25 s | 10.0 µs (2{x}) | 2 / 600 ms | 0 |"
+        in conns
+    )
+    assert "naive" not in conns
+    scenarios = report.readme_scenarios(tmp_path)
+    assert "fixed" not in scenarios and "300 msg/s" not in scenarios
     assert report.scenario_label("100topics-100c-10KB") == "10 KB, 100 topics, a client each"
     assert report.scenario_label("ingest-100B") == "ingest alone, no clients"
+    assert report.scenario_label(CONNS_SCENARIO) == "10,000 clients, 10 msg/s"
