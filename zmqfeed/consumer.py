@@ -11,6 +11,7 @@ import logging
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import conf, embedded, identity, metrics, node, tokens
@@ -60,6 +61,23 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
     over_cap = False  # set by the process's backlog supervisor: shed this client's frames
     held = 0  # bytes it held unsent when last seen, in the supervisor's running total
     admitted: tuple[int | None, str | None] | None = None
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        """Channels' loop, minus what an idle connection would hold for nothing.
+
+        ``AsyncConsumer.__call__`` runs ``receive`` in a task of its own and waits for it with
+        ``asyncio.wait`` (a task, two coroutines, a future and a callback per connection, and
+        the last message's done task pinned in its frame), because it may also read a
+        channel. This consumer has no channel: it awaits ``receive`` in place.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message: dict) -> None:
         # Channels 4.2+ hops to a thread before every handler to close stale database
