@@ -22,6 +22,7 @@ import base64
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -287,6 +288,8 @@ def run(args: argparse.Namespace) -> dict:
         for child in held:
             child.stop()
         procs.stop(server)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
@@ -300,6 +303,7 @@ def main() -> None:
     parser.add_argument("--quiet", type=float, default=1.0, help="seconds between RSS reads")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--census", action="store_true", help="live objects by type, after")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     parser.add_argument("--frames", type=int, default=25)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")

@@ -47,3 +47,28 @@ def test_a_connection_has_no_channel_and_no_thread_hop_per_frame(monkeypatch):
     assert reply == {"type": "pong", "id": 1}
     assert hops == 0, "dispatch hopped to a thread per frame (Channels' own dispatch ran)"
     assert created == set(), "a channel per connection (Channels' default) came back"
+
+
+async def _tasks_of_one_more_connection() -> int:
+    app = URLRouter(websocket_urlpatterns)
+    first = WebsocketCommunicator(app, "/ws/zmqfeed/")  # starts the process's own tasks
+    assert (await first.connect())[0]
+    await first.send_json_to({"type": "ping"})
+    await first.receive_json_from(timeout=5)
+    before = asyncio.all_tasks()
+    second = WebsocketCommunicator(app, "/ws/zmqfeed/")
+    assert (await second.connect())[0]
+    await second.send_json_to({"type": "ping"})
+    await second.receive_json_from(timeout=5)
+    added = len(asyncio.all_tasks() - before)
+    await second.disconnect()
+    await first.disconnect()
+    for task in asyncio.all_tasks() - {asyncio.current_task()}:
+        task.cancel()
+    return added
+
+
+def test_an_open_connection_runs_in_one_task():
+    """Its application's: Channels' own loop adds a task per connection that awaits
+    ``receive``, with ``asyncio.wait``'s coroutines and future around it (memory)."""
+    assert asyncio.run(_tasks_of_one_more_connection()) == 1

@@ -5,6 +5,7 @@
 | ``eager_writes`` | sends a write at once when a TCP connection has nothing queued |
 | ``backlog`` | bytes a connection has queued unsent: the measure of a slow client |
 | ``send_limit`` | frames up to MAX_FRAME_SIZE go out, whatever daphne's incoming message limit |
+| ``lean`` | an idle WebSocket holds neither a copy of autobahn's options nor its HTTP request |
 | ``guard`` | the version ranges and attribute probes, and the one warning each |
 
 :func:`install` is the one entry point, and ``ZmqfeedConfig.ready()`` calls it: under
@@ -22,7 +23,7 @@ import sys
 from collections.abc import Callable
 
 from .. import conf
-from . import backlog, eager_writes, send_limit
+from . import backlog, eager_writes, lean, send_limit
 
 _result: bool | None = None  # None: not yet run under a Twisted reactor
 
@@ -48,6 +49,8 @@ def install() -> bool:
     ok = backlog.check()
     if settings["EAGER_WRITES"]:
         ok = eager_writes.install() and ok
+    if settings["LEAN_CONNECTIONS"]:
+        ok = lean.check() and ok
     if settings["LIFT_SEND_LIMIT"]:
         ok = send_limit.install(settings["MAX_FRAME_SIZE"]) and ok
     _result = ok
@@ -56,7 +59,11 @@ def install() -> bool:
 
 def active() -> dict[str, bool]:
     """Each adapter, and whether it is working in this process (for /metrics)."""
-    return {"eager_writes": eager_writes.active(), "backlog": backlog.active()}
+    return {
+        "eager_writes": eager_writes.active(),
+        "backlog": backlog.active(),
+        "lean": lean.active(),
+    }
 
 
 def call_soon(callback: Callable[[], object]) -> bool:

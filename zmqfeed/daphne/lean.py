@@ -1,0 +1,122 @@
+"""Less for an idle WebSocket to hold under daphne: two things each connection kept for nothing.
+
+- autobahn's ``_connectionMade`` copies every one of ``CONFIG_ATTRS`` (29 for a server) from
+  the factory onto each protocol instance, unless the protocol has it already: a dict of
+  about 100 entries per connection where 60 would do. :func:`share_config` gives daphne's
+  factory a protocol subclass holding the factory's values as class attributes (the same
+  objects each instance would have copied), so that later connections copy none.
+- Daphne upgrades a WebSocket from a ``twisted.web`` HTTP request and leaves that
+  ``HTTPChannel`` registered as the TCP transport's producer, so the channel, its
+  ``WebRequest``, both header sets and the request body's ``BytesIO`` live as long as the
+  WebSocket. :func:`release_http` unregisters it once the WebSocket is open. The channel
+  did one more thing there: pause reading from a client whose send buffer is full. zmqfeed
+  bounds what a client may hold unsent itself (``MAX_CLIENT_BACKLOG``, ``backlog.py``).
+
+Supported: daphne >=4.0,<5, autobahn >=22.4,<27 and Twisted >=22.10,<27 (written and
+tested with daphne 4.2.3, autobahn 26.11.1, Twisted 26.10.0). It relies on autobahn copying
+only the ``CONFIG_ATTRS`` a protocol lacks (``hasattr``), on Twisted's ``Factory`` building
+``factory.protocol()``, and on ``FileDescriptor.producer`` / ``unregisterProducer``. Outside
+that range, or with any of those gone, nothing is changed, with one warning: each connection
+then holds its copy of the options and its HTTP request, as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import guard
+
+SUPPORTED: guard.Ranges = {
+    "daphne": ("4.0", "5"),
+    "autobahn": ("22.4", "27"),
+    "Twisted": ("22.10", "27"),
+}
+FALLBACK = "each WebSocket keeps its own copy of autobahn's options and its HTTP request"
+SHARED = "_zmqfeed_shared_config"  # on a protocol subclass: the factory it was made for
+
+_enabled: bool | None = None  # None: not checked yet in this process
+released = 0  # HTTP channels let go (a plain int, for tests and /metrics)
+
+
+def active() -> bool:
+    return bool(_enabled)
+
+
+def problems() -> list[str]:
+    """What keeps these from applying to this daphne, if anything (empty: supported)."""
+    found = guard.version_problems(SUPPORTED)
+    if found:
+        return found
+    from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import abstract
+    from twisted.web import http
+
+    found += guard.missing(WebSocketProtocol, ("CONFIG_ATTRS", "factory"), "WebSocketProtocol")
+    found += guard.missing(
+        abstract.FileDescriptor, ("producer", "unregisterProducer"), "a FileDescriptor"
+    )
+    found += guard.missing(http.HTTPChannel, ("registerProducer",), "twisted.web's HTTPChannel")
+    return found
+
+
+def check() -> bool:
+    """Whether this daphne is one these were written for; decided once, one warning if not."""
+    global _enabled
+    if _enabled is None:
+        found = problems()
+        _enabled = not found
+        if found:
+            guard.warn_once("lean", found, FALLBACK)
+    return _enabled
+
+
+def uninstall() -> None:
+    """Change no more connections (tests)."""
+    global _enabled
+    _enabled = False
+
+
+def share_config(protocol: Any) -> bool:
+    """Make the factory behind ``protocol`` build connections that share its options; True
+    once it does (from the next connection on)."""
+    factory = getattr(protocol, "factory", None)
+    built = getattr(factory, "protocol", None)
+    if not isinstance(built, type) or not hasattr(built, "CONFIG_ATTRS"):
+        return False
+    if built.__dict__.get(SHARED) is factory:
+        return True
+    # Once per factory, after daphne's setProtocolOptions: what each instance would copy.
+    # staticmethod: a function among them (perMessageCompressionAccept) stays unbound.
+    names = {name: _as_class_attribute(getattr(factory, name)) for name in built.CONFIG_ATTRS}
+    own = {"__module__": built.__module__, "__qualname__": built.__qualname__, SHARED: factory}
+    factory.protocol = type(built.__name__, (built,), {**names, **own})
+    return True
+
+
+def _as_class_attribute(value: Any) -> Any:
+    """``value`` as a class attribute that reads back as itself from an instance."""
+    return staticmethod(value) if hasattr(type(value), "__get__") else value
+
+
+def release_http(protocol: Any) -> bool:
+    """Let the HTTP channel ``protocol`` was upgraded from go; True if it did."""
+    from twisted.web.http import HTTPChannel
+
+    global released
+    transport = getattr(protocol, "transport", None)
+    channel = getattr(transport, "producer", None)
+    if not isinstance(channel, HTTPChannel) or getattr(transport, "protocol", None) is channel:
+        return False  # not an upgraded plain TCP connection (TLS wraps it, for one)
+    transport.unregisterProducer()
+    requests = getattr(channel, "requests", None)
+    if isinstance(requests, list):
+        requests.clear()  # the request and the channel refer to each other
+    released += 1
+    return True
+
+
+def observe(protocol: Any) -> None:
+    """At a zmqfeed WebSocket under daphne, once it is open."""
+    if check():
+        share_config(protocol)
+        release_http(protocol)
