@@ -22,6 +22,7 @@ then holds its copy of the options and its HTTP request, as before.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from . import guard
@@ -47,11 +48,11 @@ def problems() -> list[str]:
     found = guard.version_problems(SUPPORTED)
     if found:
         return found
-    from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import abstract
     from twisted.web import http
 
-    found += guard.missing(WebSocketProtocol, ("CONFIG_ATTRS", "factory"), "WebSocketProtocol")
+    protocol = importlib.import_module("daphne.ws_protocol").WebSocketProtocol  # no types
+    found += guard.missing(protocol, ("CONFIG_ATTRS", "factory"), "daphne's WebSocketProtocol")
     found += guard.missing(
         abstract.FileDescriptor, ("producer", "unregisterProducer"), "a FileDescriptor"
     )
@@ -79,7 +80,7 @@ def uninstall() -> None:
 def share_config(protocol: Any) -> bool:
     """Make the factory behind ``protocol`` build connections that share its options; True
     once it does (from the next connection on)."""
-    factory = getattr(protocol, "factory", None)
+    factory: Any = getattr(protocol, "factory", None)
     built = getattr(factory, "protocol", None)
     if not isinstance(built, type) or not hasattr(built, "CONFIG_ATTRS"):
         return False
@@ -103,7 +104,7 @@ def release_http(protocol: Any) -> bool:
     from twisted.web.http import HTTPChannel
 
     global released
-    transport = getattr(protocol, "transport", None)
+    transport: Any = getattr(protocol, "transport", None)
     channel = getattr(transport, "producer", None)
     if not isinstance(channel, HTTPChannel) or getattr(transport, "protocol", None) is channel:
         return False  # not an upgraded plain TCP connection (TLS wraps it, for one)
