@@ -351,9 +351,13 @@ def test_an_upgraded_websocket_lets_its_http_channel_go():
 
 
 def test_a_connection_still_served_by_http_keeps_its_channel():
-    ws, conn, channel = upgraded()
-    conn.protocol = channel  # type: ignore[assignment]
-    assert not lean.release_http(ws) and conn.producer is channel
+    """An SSE stream's request: the transport's protocol is Twisted's wrapper of the channel."""
+    from twisted.web import http
+
+    _, conn, channel = upgraded()
+    conn.protocol = http._genericHTTPChannelProtocolFactory(None)  # type: ignore[assignment]
+    request = Protocol(conn)  # what backlog.meter sees of daphne's WebRequest
+    assert not lean.release_http(request) and conn.producer is channel
 
 
 def test_an_autobahn_outside_the_range_changes_nothing_and_warns_once(monkeypatch, caplog):

@@ -111,7 +111,14 @@ def get() -> dict[str, Any]:
     return merged
 
 
+@cache
+def limits() -> Limits:
+    """The per-connection limits of the settings: one instance that all connections share."""
+    return Limits.from_settings(get())
+
+
 @receiver(setting_changed)
 def _reset(*, setting: str, **kwargs: Any) -> None:
     if setting in {"ZMQFEED", "CHANNEL_LAYERS"}:
         get.cache_clear()
+        limits.cache_clear()

@@ -27,7 +27,6 @@ from .core.session import (
     CLOSE_UNAUTHORIZED,
     OVER_TOTAL,
     ClientSession,
-    Limits,
     Send,
 )
 from .daphne import backlog
@@ -93,7 +92,6 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
             log.info("refused WebSocket from origin not in ALLOWED_ORIGINS/ALLOWED_HOSTS")
             await self.close()
             return
-        settings = conf.get()
         embedded.ensure_started()
         self.fanout = get_fanout()
         self.watcher = get_watcher()
@@ -130,7 +128,7 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
             return
         self.admitted = (who.user_id, client[0])
         self.who = who
-        self.session = ClientSession(reader, Limits.from_settings(settings))
+        self.session = ClientSession(reader, conf.limits())
         kwargs = self.scope.get("url_route", {}).get("kwargs", {})
         # Accept first, so that a close code for a per-topic URL reaches the client.
         await self.accept(subprotocol)

@@ -106,8 +106,10 @@ def release_http(protocol: Any) -> bool:
     global released
     transport: Any = getattr(protocol, "transport", None)
     channel = getattr(transport, "producer", None)
-    if not isinstance(channel, HTTPChannel) or getattr(transport, "protocol", None) is channel:
-        return False  # not an upgraded plain TCP connection (TLS wraps it, for one)
+    if not isinstance(channel, HTTPChannel) or getattr(transport, "protocol", None) is not protocol:
+        # Not handed over to ``protocol``: an HTTP request (an SSE stream: the transport's
+        # protocol is Twisted's HTTP channel wrapper), or TLS, which wraps the transport.
+        return False
     transport.unregisterProducer()
     requests = getattr(channel, "requests", None)
     if isinstance(requests, list):
