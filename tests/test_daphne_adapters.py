@@ -103,6 +103,7 @@ def fresh() -> Iterator[None]:
         mp.setattr(eager_writes, "_refused", False)
         mp.setattr(backlog, "_supported", None)
         mp.setattr(lean, "_enabled", None)
+        mp.setattr(lean, "_queues_ok", None)
         mp.setattr(daphne, "_result", None)
         mp.setattr(guard, "_warned", set())
         mp.delitem(sys.modules, REACTOR, raising=False)
@@ -371,6 +372,54 @@ def test_an_autobahn_outside_the_range_changes_nothing_and_warns_once(monkeypatc
     assert factory.protocol is type(protocol) and conn.producer is channel
     [message] = [r.getMessage() for r in caplog.records]
     assert "lean off: autobahn 27.0.0 is outside" in message and "HTTP request" in message
+
+
+async def _through_a_trimmed_queue() -> list:
+    queue: asyncio.Queue = asyncio.Queue()
+    queue.put_nowait({"type": "websocket.connect"})  # there before the application reads
+    assert lean.trim_queue(queue.get)
+    deques = [queue._queue, queue._getters, queue._putters, queue._finished._waiters]  # type: ignore[attr-defined]
+    assert all(type(d) is lean.Short for d in deques)  # no 64-slot block each
+    got = [await queue.get()]
+    waiting = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait("a")
+    queue.put_nowait("b")
+    got += [await waiting, await queue.get()]
+    cancelled = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    assert not queue._getters  # type: ignore[attr-defined]
+    for _ in got:
+        queue.task_done()
+    await asyncio.wait_for(queue.join(), 1)
+    queue.put_nowait("c")
+    got.append(await queue.get())
+    return got
+
+
+def test_a_trimmed_receive_queue_still_queues():
+    assert run(_through_a_trimmed_queue()) == [{"type": "websocket.connect"}, "a", "b", "c"]
+
+
+def test_only_a_plain_unbounded_idle_queue_is_trimmed():
+    class Own(asyncio.Queue):
+        pass
+
+    assert not lean.trim_queue(asyncio.Queue(maxsize=1).get)
+    assert not lean.trim_queue(Own().get)
+    assert not lean.trim_queue(plain_send)
+
+
+def test_a_python_outside_the_range_keeps_the_queues_deques(monkeypatch, caplog):
+    monkeypatch.setattr(lean, "_queues_ok", None)
+    monkeypatch.setattr(lean, "PYTHONS", ((3, 0), (3, 1)))
+    queue: asyncio.Queue = asyncio.Queue()
+    assert not lean.trim_queue(queue.get) and not lean.trim_queue(queue.get)
+    assert type(queue._getters).__name__ == "deque"  # type: ignore[attr-defined]
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "lean-queue off: Python" in message and "outside the tested range" in message
 
 
 OWN_STACK = "tests.sites.own_stack_asgi:application"

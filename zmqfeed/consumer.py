@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import conf, embedded, identity, metrics, node, tokens
+from . import conf, daphne, embedded, identity, metrics, node, tokens
 from .connection import REFUSED, SessionShell, reader_of
 from .core import protocol
 from .core.admission import CLOSE_TRY_AGAIN
@@ -29,7 +29,7 @@ from .core.session import (
     ClientSession,
     Send,
 )
-from .daphne import backlog
+from .daphne import backlog, lean
 from .fanout import get_fanout
 from .origins import allowed_origins, origin_allowed
 from .watch import get_watcher
@@ -72,6 +72,8 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        if conf.get()["LEAN_CONNECTIONS"] and daphne.server_is_twisted():
+            lean.trim_queue(receive)  # daphne's receive queue, lists for deques
         try:
             while True:
                 await self.dispatch(await receive())

@@ -11,18 +11,27 @@
   WebSocket. :func:`release_http` unregisters it once the WebSocket is open. The channel
   did one more thing there: pause reading from a client whose send buffer is full. zmqfeed
   bounds what a client may hold unsent itself (``MAX_CLIENT_BACKLOG``, ``backlog.py``).
+- Daphne hands each application an ``asyncio.Queue`` of its own for ``receive``: four
+  deques (items, getters, putters, and its ``Event``'s waiters), each with a 64-slot block,
+  about 3 KB for a queue that holds nothing or one message. :func:`trim_queue` puts short
+  lists in their place; an unbounded queue never fills, so its putters stay empty.
 
 Supported: daphne >=4.0,<5, autobahn >=22.4,<27 and Twisted >=22.10,<27 (written and
-tested with daphne 4.2.3, autobahn 26.11.1, Twisted 26.10.0). It relies on autobahn copying
-only the ``CONFIG_ATTRS`` a protocol lacks (``hasattr``), on Twisted's ``Factory`` building
-``factory.protocol()``, and on ``FileDescriptor.producer`` / ``unregisterProducer``. Outside
+tested with daphne 4.2.3, autobahn 26.11.1, Twisted 26.10.0), and for the queue CPython
+>=3.10,<3.14 (written with 3.11). It relies on autobahn copying only the ``CONFIG_ATTRS`` a
+protocol lacks (``hasattr``), on Twisted's ``Factory`` building ``factory.protocol()``, on
+``FileDescriptor.producer`` / ``unregisterProducer``, and on ``asyncio.Queue`` using its
+deques only through ``append``, ``popleft``, ``remove``, ``len`` and iteration. Outside
 that range, or with any of those gone, nothing is changed, with one warning: each connection
 then holds its copy of the options and its HTTP request, as before.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import importlib
+import sys
 from typing import Any
 
 from . import guard
@@ -115,6 +124,61 @@ def release_http(protocol: Any) -> bool:
     if isinstance(requests, list):
         requests.clear()  # the request and the channel refer to each other
     released += 1
+    return True
+
+
+PYTHONS = ((3, 10), (3, 14))  # the asyncio.Queue internals trim_queue was checked against
+QUEUE_DEQUES = ("_queue", "_getters", "_putters")
+
+
+class Short(list):
+    """A list that serves an asyncio.Queue as its deques: they hold a few items at most."""
+
+    __slots__ = ()
+
+    def popleft(self) -> Any:
+        return self.pop(0)
+
+
+def queue_problems() -> list[str]:
+    """What keeps :func:`trim_queue` from this Python's asyncio.Queue, if anything."""
+    low, high = PYTHONS
+    if not low <= sys.version_info[:2] < high:
+        return [f"Python {sys.version.split()[0]} is outside the tested range >=3.10,<3.14"]
+    probe: Any = asyncio.Queue()
+    kinds = [type(getattr(probe, n, None)) for n in QUEUE_DEQUES]
+    kinds.append(type(getattr(getattr(probe, "_finished", None), "_waiters", None)))
+    if any(kind is not collections.deque for kind in kinds):
+        return ["asyncio.Queue no longer keeps its items and waiters in deques"]
+    return []
+
+
+_queues_ok: bool | None = None
+
+
+def _plain_queue(queue: object) -> bool:
+    """An unbounded asyncio.Queue itself (no subclass: its deques may be used otherwise)."""
+    return type(queue) is asyncio.Queue and not queue.maxsize
+
+
+def trim_queue(receive: Any) -> bool:
+    """Put short lists in place of the deques of the queue behind ``receive`` (daphne's
+    ``input_queue.get``); True if it did. A queue someone waits on is left alone."""
+    global _queues_ok
+    queue: Any = getattr(receive, "__self__", None)
+    if not _plain_queue(queue) or not check():
+        return False
+    if _queues_ok is None:
+        found = queue_problems()
+        _queues_ok = not found
+        if found:
+            guard.warn_once("lean-queue", found, "each connection's receive queue keeps deques")
+    if not _queues_ok or queue._getters or queue._putters or queue._finished._waiters:
+        return False
+    queue._queue = Short(queue._queue)  # the websocket.connect not yet taken, if any
+    queue._getters = Short()
+    queue._putters = Short()
+    queue._finished._waiters = Short()
     return True
 
 
