@@ -106,7 +106,7 @@ async def clients(port: int, first: int, count: int, batch: int) -> None:
                 lambda: Client(request, done), "127.0.0.1", port
             )
             held.append(transport)
-            await asyncio.wait_for(done, 60)
+            await asyncio.wait_for(done, 180)
         except (OSError, asyncio.TimeoutError) as exc:
             failed.append(repr(exc))
 
