@@ -89,8 +89,9 @@ DEFAULTS: dict[str, Any] = {
     "RCVHWM": 100_000,
     # Under daphne, send a frame at once when a connection has nothing queued (eager_writes.py).
     "EAGER_WRITES": True,
-    # Under daphne, an idle WebSocket shares autobahn's options with the others and lets the
-    # HTTP request it was upgraded from go (lean.py): about 5 KB less per connection.
+    # Under daphne, an idle WebSocket shares autobahn's options with the others, lets the
+    # HTTP request it was upgraded from go, and its receive queue keeps lists for deques
+    # (lean.py): about 9 KB less per connection.
     "LEAN_CONNECTIONS": True,
     # ZMQ_RATE (kbit/s) of SUB sockets; PGM sizes its receive window from it.
     "MULTICAST_RATE": 100_000,
