@@ -26,7 +26,7 @@ from tests.conftest import DAPHNE, PYTHON, Server, Site, free_port, wait_for_por
 from tests.support import Publisher, connect, feed_doc, recv, subscribe, unpack, until_flowing
 from zmqfeed import daphne
 from zmqfeed.core.protocol import Frame
-from zmqfeed.daphne import backlog, eager_writes, guard, preframed
+from zmqfeed.daphne import backlog, eager_writes, guard, lean, preframed
 
 REACTOR = "twisted.internet.reactor"
 # Twisted's own (TLS-aware) write, even if ready() already patched it in this process.
@@ -48,6 +48,9 @@ class FakeSocket:
 
     def fileno(self) -> int:
         return 99
+
+    def setsockopt(self, *args) -> None:  # TCP_NODELAY, from an HTTPChannel
+        pass
 
     def send(self, data) -> int:
         n = len(data) if self.room is None else min(self.room, len(data))
@@ -106,6 +109,8 @@ def fresh() -> Iterator[None]:
         mp.setattr(backlog, "_supported", None)
         mp.setattr(preframed, "_enabled", False)
         mp.setattr(preframed, "_refused", False)
+        mp.setattr(lean, "_enabled", None)
+        mp.setattr(lean, "_queues_ok", None)
         mp.setattr(daphne, "_result", None)
         mp.setattr(guard, "_warned", set())
         mp.delitem(sys.modules, REACTOR, raising=False)
@@ -164,12 +169,22 @@ def test_install_honours_eager_writes_setting_and_waits_for_a_reactor(monkeypatc
     settings.ZMQFEED = {"EAGER_WRITES": False}
     under_a_reactor(monkeypatch)
     assert daphne.install() is True
-    assert daphne.active() == {"eager_writes": False, "preframed": True, "backlog": True}
+    assert daphne.active() == {
+        "eager_writes": False,
+        "preframed": True,
+        "backlog": True,
+        "lean": True,
+    }
     monkeypatch.setattr(daphne, "_result", None)
     preframed.uninstall()
     settings.ZMQFEED = {"EAGER_WRITES": True, "PREFRAMED_SENDS": False}
     assert daphne.install() is True
-    assert daphne.active() == {"eager_writes": True, "preframed": False, "backlog": True}
+    assert daphne.active() == {
+        "eager_writes": True,
+        "preframed": False,
+        "backlog": True,
+        "lean": True,
+    }
     assert tcp.Connection.write is not TWISTED_WRITE
 
 
@@ -183,7 +198,12 @@ def test_a_twisted_outside_the_range_patches_nothing_and_warns_once(monkeypatch,
     assert daphne.install() is False
     assert daphne.install() is False and eager_writes.install() is False
     assert tcp.Connection.write is TWISTED_WRITE
-    assert daphne.active() == {"eager_writes": False, "preframed": True, "backlog": False}
+    assert daphne.active() == {
+        "eager_writes": False,
+        "preframed": True,
+        "backlog": False,
+        "lean": False,
+    }
     mine = [r for r in caplog.records if "eager_writes" in r.getMessage()]
     assert len(mine) == 1 and mine[0].levelno == logging.WARNING
     assert "Twisted 27.1.0 is outside the tested range >=22.10,<27" in mine[0].getMessage()
@@ -232,7 +252,7 @@ def test_version_ranges(monkeypatch, packaging):
 
 def test_the_installed_versions_are_supported():
     assert eager_writes.problems() == [] and backlog.problems() == []
-    assert preframed.problems() == []
+    assert preframed.problems() == [] and lean.problems() == []
 
 
 # -- backlog -----------------------------------------------------------------------------------
@@ -306,6 +326,126 @@ def test_call_soon_schedules_on_the_reactor(monkeypatch):
 # -- a real daphne, serving a site's own ASGI stack --------------------------------------------
 
 COUNT = 30
+# -- lean: what an idle WebSocket holds -------------------------------------------------------
+
+
+def ws_factory():
+    """Daphne's WebSocket factory with daphne's options, as its Server.run makes it."""
+    from daphne.ws_protocol import WebSocketFactory
+
+    factory = WebSocketFactory(None, server="Daphne", reactor=FakeReactor())
+    factory.setProtocolOptions(autoPingTimeout=30, allowedOrigins=["*"], autoPingInterval=20)
+    return factory
+
+
+def test_after_one_connection_the_next_ones_share_autobahns_options():
+    factory = ws_factory()
+    first = factory.buildProtocol(None)
+    assert lean.share_config(first)
+    second = factory.buildProtocol(None)
+    names = type(second).CONFIG_ATTRS
+    assert len(names) > 20
+    for name in names:  # what autobahn copies only when the protocol lacks it
+        assert hasattr(second, name) and name not in vars(second), name
+        assert getattr(second, name) is getattr(factory, name), name  # functions unbound
+    assert isinstance(second, type(first)) and type(second).__name__ == "WebSocketProtocol"
+    assert lean.share_config(second) and type(factory.buildProtocol(None)) is type(second)
+
+
+def upgraded() -> tuple[Protocol, tcp.Connection, object]:
+    """A TCP connection whose HTTP channel handed it to a WebSocket, as daphne upgrades one."""
+    from twisted.web import http
+
+    conn, _, _ = connection()
+    channel = http.HTTPChannel()
+    channel.timeOut = None
+    conn.protocol = channel
+    channel.makeConnection(conn)
+    channel.requests.append(object())
+    ws = Protocol(conn)
+    conn.protocol = ws  # type: ignore[assignment]
+    return ws, conn, channel
+
+
+def test_an_upgraded_websocket_lets_its_http_channel_go():
+    ws, conn, channel = upgraded()
+    assert conn.producer is channel  # what kept the channel and its request alive
+    assert lean.release_http(ws)
+    assert conn.producer is None and channel.requests == []  # type: ignore[attr-defined]
+    assert not lean.release_http(ws)
+
+
+def test_a_connection_still_served_by_http_keeps_its_channel():
+    """An SSE stream's request: the transport's protocol is Twisted's wrapper of the channel."""
+    from twisted.web import http
+
+    _, conn, channel = upgraded()
+    conn.protocol = http._genericHTTPChannelProtocolFactory(None)  # type: ignore[assignment]
+    request = Protocol(conn)  # what backlog.meter sees of daphne's WebRequest
+    assert not lean.release_http(request) and conn.producer is channel
+
+
+def test_an_autobahn_outside_the_range_changes_nothing_and_warns_once(monkeypatch, caplog):
+    real = guard.version_of
+    monkeypatch.setattr(guard, "version_of", lambda d: "27.0.0" if d == "autobahn" else real(d))
+    factory = ws_factory()
+    protocol = factory.buildProtocol(None)
+    ws, conn, channel = upgraded()
+    lean.observe(protocol)
+    lean.observe(ws)
+    assert factory.protocol is type(protocol) and conn.producer is channel
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "lean off: autobahn 27.0.0 is outside" in message and "HTTP request" in message
+
+
+async def _through_a_trimmed_queue() -> list:
+    queue: asyncio.Queue = asyncio.Queue()
+    queue.put_nowait({"type": "websocket.connect"})  # there before the application reads
+    assert lean.trim_queue(queue.get)
+    deques = [queue._queue, queue._getters, queue._putters, queue._finished._waiters]  # type: ignore[attr-defined]
+    assert all(type(d) is lean.Short for d in deques)  # no 64-slot block each
+    got = [await queue.get()]
+    waiting = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait("a")
+    queue.put_nowait("b")
+    got += [await waiting, await queue.get()]
+    cancelled = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    assert not queue._getters  # type: ignore[attr-defined]
+    for _ in got:
+        queue.task_done()
+    await asyncio.wait_for(queue.join(), 1)
+    queue.put_nowait("c")
+    got.append(await queue.get())
+    return got
+
+
+def test_a_trimmed_receive_queue_still_queues():
+    assert run(_through_a_trimmed_queue()) == [{"type": "websocket.connect"}, "a", "b", "c"]
+
+
+def test_only_a_plain_unbounded_idle_queue_is_trimmed():
+    class Own(asyncio.Queue):
+        pass
+
+    assert not lean.trim_queue(asyncio.Queue(maxsize=1).get)
+    assert not lean.trim_queue(Own().get)
+    assert not lean.trim_queue(plain_send)
+
+
+def test_a_python_outside_the_range_keeps_the_queues_deques(monkeypatch, caplog):
+    monkeypatch.setattr(lean, "_queues_ok", None)
+    monkeypatch.setattr(lean, "PYTHONS", ((3, 0), (3, 1)))
+    queue: asyncio.Queue = asyncio.Queue()
+    assert not lean.trim_queue(queue.get) and not lean.trim_queue(queue.get)
+    assert type(queue._getters).__name__ == "deque"  # type: ignore[attr-defined]
+    [message] = [r.getMessage() for r in caplog.records]
+    assert "lean-queue off: Python" in message and "outside the tested range" in message
+
+
 OWN_STACK = "tests.sites.own_stack_asgi:application"
 
 
@@ -371,9 +511,14 @@ def test_own_asgi_stack_sends_frames_eagerly(tmp_path: Path, ctx, how):
         server = own_stack_server(site, how)
         # Before any WebSocket (whose connection would install them too): only ready() did.
         state, before = scrape(server)
-        assert state == {"eager_writes": 1.0, "preframed": 1.0, "backlog": 1.0}, server.log()
+        assert state == {"eager_writes": 1.0, "preframed": 1.0, "backlog": 1.0, "lean": 1.0}, (
+            server.log()
+        )
         frames = run(receive_frames(site, server, ctx, "own"))
         _, after = scrape(server)
+        with urllib.request.urlopen(server.http + "/zmqfeed/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        assert "zmqfeed_daphne_released_http_channels_total 1.0" in text  # daphne's upgrade
         assert frames >= COUNT // 2
         assert after - before >= frames, f"{frames} frames, {after - before} eager writes"
         assert "daphne adapter" not in server.log()

@@ -519,3 +519,23 @@ def test_idle_timeout_zero_never_expires() -> None:
     s = ClientSession(ANONYMOUS, Limits(idle_timeout=0), clock=clock)
     clock.now = 1e9
     assert not s.expire()
+
+
+def test_what_each_connection_holds_has_no_instance_dict():
+    """Thousands of idle connections each hold a session, its subscriptions and limits: with
+    slots none of them carries a dict, and the outbox is a list (an empty deque costs a
+    64-slot block)."""
+    s = session()
+    s.open(CATALOG, ("f", "a"))
+    [sub] = s.subs.values()
+    for obj in (s, sub, s.limits, s._bucket):
+        assert not hasattr(obj, "__dict__"), type(obj).__name__
+    assert type(s.outbox) is list
+
+
+def test_connections_share_one_limits(settings):
+    from zmqfeed import conf
+
+    assert conf.limits() is conf.limits()
+    settings.ZMQFEED = {"MAX_SUBSCRIPTIONS": 7}
+    assert conf.limits().max_subscriptions == 7

@@ -62,7 +62,7 @@ ZERO_ALLOWED = {
     "MAX_CONNECTIONS_PER_IP",
     "CONNECT_BURST",
 }
-BOOLEANS = ("EAGER_WRITES", "LIFT_SEND_LIMIT", "PREFRAMED_SENDS")
+BOOLEANS = ("EAGER_WRITES", "LIFT_SEND_LIMIT", "PREFRAMED_SENDS", "LEAN_CONNECTIONS")
 # daphne's --websocket-max-message-size when not given (daphne/cli.py, its runserver too).
 DAPHNE_MAX_MESSAGE_SIZE = 1024 * 1024
 

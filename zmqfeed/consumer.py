@@ -12,9 +12,10 @@ from collections.abc import Awaitable
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import conf, embedded, identity, metrics, node, tokens
+from . import conf, daphne, embedded, identity, metrics, node, tokens
 from .connection import REFUSED, SessionShell, reader_of
 from .core import protocol
 from .core.admission import CLOSE_TRY_AGAIN
@@ -27,10 +28,9 @@ from .core.session import (
     CLOSE_UNAUTHORIZED,
     OVER_TOTAL,
     ClientSession,
-    Limits,
     Send,
 )
-from .daphne import backlog, preframed
+from .daphne import backlog, lean, preframed
 from .fanout import get_fanout
 from .origins import allowed_origins, origin_allowed
 from .watch import get_watcher
@@ -62,6 +62,25 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
     held = 0  # bytes it held unsent when last seen, in the supervisor's running total
     admitted: tuple[int | None, str | None] | None = None
 
+    async def __call__(self, scope: dict, receive, send) -> None:
+        """Channels' loop, minus what an idle connection would hold for nothing.
+
+        ``AsyncConsumer.__call__`` runs ``receive`` in a task of its own and waits for it with
+        ``asyncio.wait`` (a task, two coroutines, a future and a callback per connection, and
+        the last message's done task pinned in its frame), because it may also read a
+        channel. This consumer has no channel: it awaits ``receive`` in place.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        if conf.get()["LEAN_CONNECTIONS"] and daphne.server_is_twisted():
+            lean.trim_queue(receive)  # daphne's receive queue, lists for deques
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
     async def dispatch(self, message: dict) -> None:
         # Channels 4.2+ hops to a thread before every handler to close stale database
         # connections; this consumer uses the database only through database_sync_to_async,
@@ -76,7 +95,6 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
             log.info("refused WebSocket from origin not in ALLOWED_ORIGINS/ALLOWED_HOSTS")
             await self.close()
             return
-        settings = conf.get()
         embedded.ensure_started()
         self.fanout = get_fanout()
         self.watcher = get_watcher()
@@ -114,7 +132,7 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
             return
         self.admitted = (who.user_id, client[0])
         self.who = who
-        self.session = ClientSession(reader, Limits.from_settings(settings))
+        self.session = ClientSession(reader, conf.limits())
         kwargs = self.scope.get("url_route", {}).get("kwargs", {})
         # Accept first, so that a close code for a per-topic URL reaches the client.
         await self.accept(subprotocol)

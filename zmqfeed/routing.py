@@ -4,7 +4,7 @@ from django.urls import path
 
 from . import embedded
 from .consumer import FeedConsumer
-from .sessions import SessionAuthStack
+from .sessions import SessionAuthRouter
 from .sse import http_application
 
 __all__ = ["http_application", "websocket_application", "websocket_urlpatterns"]
@@ -16,12 +16,11 @@ websocket_urlpatterns = [
 
 
 def websocket_application():
-    """Session auth + zmqfeed's routes; in embedded mode also starts the subscriber.
+    """Session auth + zmqfeed's routes (``SessionAuthStack(URLRouter(...))`` in one
+    coroutine: SessionAuthRouter); in embedded mode also starts the subscriber.
 
     ``start_with_server`` also installs the daphne adapters, should ``ready()`` have run
     before the reactor was imported (``zmqfeed.daphne``).
     """
-    from channels.routing import URLRouter
-
     embedded.start_with_server()
-    return SessionAuthStack(URLRouter(websocket_urlpatterns))
+    return SessionAuthRouter(websocket_urlpatterns)

@@ -25,7 +25,7 @@ from . import conf, embedded, identity, metrics, node, tokens
 from .connection import REFUSED, SessionShell, reader_of
 from .core import protocol, sse
 from .core.protocol import Frame
-from .core.session import OVER_TOTAL, At, ClientSession, Limits, Send
+from .core.session import OVER_TOTAL, At, ClientSession, Send
 from .core.sse import Position, Topic
 from .daphne import backlog
 from .fanout import get_fanout
@@ -94,7 +94,7 @@ async def stream(request: HttpRequest, feed: str | None = None, topic: str | Non
         return _refuse(401, str(exc), WWW_Authenticate="Bearer")
 
     catalog = await get_watcher().get()
-    session = ClientSession(reader, Limits.from_settings(settings))
+    session = ClientSession(reader, conf.limits())
     for key in topics:
         code = session.check(catalog, *key)
         if code == "not_found":

@@ -11,7 +11,6 @@ each seq given once or reported in a `gap`, and access that follows catalog chan
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -39,10 +38,11 @@ SHED_CLIENT = "client_backlog"  # why a frame was shed: the client's own MAX_CLI
 SHED_PROCESS = "process_backlog"  # or the process's MAX_BACKLOG_TOTAL
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Limits:
     """Per-connection limits: ZMQFEED's MAX_CLIENT_FRAME, MAX_SUBSCRIPTIONS, MAX_CLIENT_BACKLOG,
-    MAX_FRAME_SIZE, CLIENT_RATE, CLIENT_BURST and IDLE_TIMEOUT, whose defaults are these."""
+    MAX_FRAME_SIZE, CLIENT_RATE, CLIENT_BURST and IDLE_TIMEOUT, whose defaults are these.
+    Immutable, so one instance serves every connection of a process (``conf.limits()``)."""
 
     max_client_frame: int = 64 * 1024
     max_subscriptions: int = 100
@@ -154,7 +154,7 @@ class Publish:
 Action = Send | Join | Authenticate | Leave | Close | Shed | Publish
 
 
-@dataclass
+@dataclass(slots=True)
 class Subscription:
     feed: str
     topic: str
@@ -169,7 +169,22 @@ class Subscription:
 
 
 class ClientSession:
-    """The protocol state of one WebSocket connection."""
+    """The protocol state of one WebSocket connection (slots: thousands are idle at once)."""
+
+    __slots__ = (
+        "_bucket",
+        "_clock",
+        "_max_backlog",
+        "_publishes",
+        "_strikes",
+        "active",
+        "closed",
+        "limits",
+        "outbox",
+        "path_topic",
+        "reader",
+        "subs",
+    )
 
     def __init__(
         self,
@@ -186,22 +201,22 @@ class ClientSession:
         # Frames over the rate are answered with `rate_limited` until these run out too.
         self._strikes = TokenBucket(limits.rate, limits.burst, clock)
         self._publishes = TokenBucket(limits.publish_rate, limits.publish_burst, clock)
-        # What the shell is to do, in order; an empty outbox is the hot path's one test.
-        self.outbox: deque[Action] = deque()
+        # What the shell is to do, in order; an empty outbox is the hot path's one test. A
+        # list: it is short and mostly empty, and an empty deque costs a 64-slot block.
+        self.outbox: list[Action] = []
         self._max_backlog = limits.max_backlog
         self._clock = clock
         self.active = clock()  # last client frame, open, or loss of a subscription
 
     def actions_to_do(self) -> list[Action]:
         """Everything there is to do, in order."""
-        actions = list(self.outbox)
-        self.outbox.clear()
+        actions, self.outbox = self.outbox, []
         return actions
 
     def next_action(self) -> Action | None:
         """The first thing to do, or None. A shell that awaits each action takes them so:
         what is still queued keeps later frames behind it (see :meth:`deliver`)."""
-        return self.outbox.popleft() if self.outbox else None
+        return self.outbox.pop(0) if self.outbox else None
 
     # Events from the connection
 

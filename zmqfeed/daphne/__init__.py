@@ -6,6 +6,7 @@
 | ``preframed`` | a frame's wire bytes, built once, written straight to each connection |
 | ``backlog`` | bytes a connection has queued unsent: the measure of a slow client |
 | ``send_limit`` | frames up to MAX_FRAME_SIZE go out, whatever daphne's incoming message limit |
+| ``lean`` | an idle WebSocket holds neither a copy of autobahn's options nor its HTTP request |
 | ``guard`` | the version ranges and attribute probes, and the one warning each |
 
 :func:`install` is the one entry point, and ``ZmqfeedConfig.ready()`` calls it: under
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Callable
 
 from .. import conf
-from . import backlog, eager_writes, preframed, send_limit
+from . import backlog, eager_writes, lean, preframed, send_limit
 
 _result: bool | None = None  # None: not yet run under a Twisted reactor
 
@@ -52,6 +53,8 @@ def install() -> bool:
         ok = eager_writes.install() and ok
     if settings["PREFRAMED_SENDS"]:
         ok = preframed.install() and ok
+    if settings["LEAN_CONNECTIONS"]:
+        ok = lean.check() and ok
     if settings["LIFT_SEND_LIMIT"]:
         ok = send_limit.install(settings["MAX_FRAME_SIZE"]) and ok
     _result = ok
@@ -64,6 +67,7 @@ def active() -> dict[str, bool]:
         "eager_writes": eager_writes.active(),
         "preframed": preframed.active(),
         "backlog": backlog.active(),
+        "lean": lean.active(),
     }
 
 

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable
 
 from .. import conf
-from . import guard, send_limit
+from . import guard, lean, send_limit
 
 SUPPORTED: guard.Ranges = {"daphne": ("4.0", "5"), "Twisted": ("22.10", "27")}
 # Twisted's FileDescriptor: dataBuffer (from offset on) and _tempDataLen are unsent.
@@ -66,6 +66,8 @@ def meter(send: Callable) -> Callable[[], int] | None:
     install()
     # Where this daphne's own limit is known: report a connection that cannot send MAX_FRAME_SIZE.
     send_limit.observe(send.args[0], conf.get()["MAX_FRAME_SIZE"])
+    if conf.get()["LEAN_CONNECTIONS"]:  # what an idle connection need not hold
+        lean.observe(send.args[0])
     if not check():
         return None
     if not all(hasattr(transport, a) for a in ATTRIBUTES):  # e.g. TLS: the buffer is elsewhere

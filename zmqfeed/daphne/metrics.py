@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import active, eager_writes, preframed, send_limit
+from . import active, eager_writes, lean, preframed, send_limit
 
 
 class DaphneAdapters(Collector):
@@ -33,6 +33,12 @@ class DaphneAdapters(Collector):
         for adapter, on in active().items():
             gauge.add_metric([adapter], 1.0 if on else 0.0)
         yield gauge
+        yield CounterMetricFamily(
+            "zmqfeed_daphne_released_http_channels",
+            "HTTP channels and requests let go once their connection became a WebSocket "
+            "(the lean adapter)",
+            value=lean.released,
+        )
         yield GaugeMetricFamily(
             "zmqfeed_daphne_send_limit_lifted",
             "1 if daphne's WebSocket sends may reach MAX_FRAME_SIZE whatever its "
