@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zmqfeed.core.admission import Admission, Caps, over_cap
-from zmqfeed.node import TICK, BacklogSupervisor
+from zmqfeed.node import CALM_TICK, TICK, BacklogSupervisor
 
 
 class Clock:
@@ -106,3 +106,14 @@ def test_at_each_delivery_a_client_over_its_fair_share_is_shed_while_over_the_ca
     assert not sup.shed(slow, 60)
     off = BacklogSupervisor(cap=0, grace=1.0)
     assert not off.shed(Holder(0), 1 << 40)  # no cap: never
+
+
+def test_the_supervisor_sums_often_only_once_the_holders_near_the_cap():
+    sup = BacklogSupervisor(cap=100, grace=10.0)
+    fast, slow = Holder(1), Holder(30)
+    sup.holders = {fast: 0.0, slow: 0.0}
+    assert sup.interval() == CALM_TICK  # nothing summed yet: every buffer read once a second
+    sup.tick()
+    assert sup.total == 31 and sup.interval() == TICK < CALM_TICK
+    slow.size = 10
+    assert sup.shed(slow, 10) is False and sup.interval() == CALM_TICK  # the running total

@@ -26,7 +26,10 @@ from .core.rates import LogThrottle
 
 log = logging.getLogger("zmqfeed.node")
 
-TICK = 0.25  # seconds between sums of what slow clients hold
+TICK = 0.25  # seconds between sums of what slow clients hold, once they hold a quarter of the cap
+# Below that, a sum a second: each reads every connection's buffer (at 10,000 connections,
+# 4 per second cost about 6% of a core), and deliveries keep the running total meanwhile.
+CALM_TICK = 1.0
 
 _admission: Admission | None = None
 
@@ -86,6 +89,10 @@ class BacklogSupervisor:
             return True
         return self.total > self.cap and queued * len(self.holders) > self.cap
 
+    def interval(self) -> float:
+        """Seconds to the next sum: TICK once the holders near the cap, else CALM_TICK."""
+        return TICK if self.total * 4 >= self.cap else CALM_TICK
+
     def tick(self) -> list[Any]:
         """Mark the holders to shed; the ones to close (over the cap for the grace time)."""
         queued = {h: h.queued() for h in self.holders}
@@ -118,7 +125,7 @@ class BacklogSupervisor:
 
     async def _run(self) -> None:
         while self.holders:
-            await asyncio.sleep(TICK)
+            await asyncio.sleep(self.interval())
             for holder in self.tick():
                 self.discard(holder)
                 try:
