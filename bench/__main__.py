@@ -114,7 +114,7 @@ def header(opts: Options, mode: str) -> list[str]:
         f"commit {commit or '?'}",
         f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; load average at start {load}",
-        f"{opts.duration:g} s per step; scenarios: "
+        f"{opts.duration:g} s per step; client: {opts.client}; scenarios: "
         + ", ".join(f"{s.name} ({size_name(s.size)})" for s in opts.scenarios),
     ]
 
