@@ -129,7 +129,7 @@ static int starts(const char *p, const char *end, const char *prefix) {
 }
 
 static void other(Conn *c, const char *p, const char *end) {
-    if (starts(p, end, "{\"type\":\"gap\"") || starts(p, end, "{\"type\": \"gap\"")) {
+    if (find(p, end, "\"type\":\"gap\"", 12) || find(p, end, "\"type\": \"gap\"", 13)) {
         if (c->fresh) return;
         const char *from = find(p, end, "\"from_seq\"", 10), *to = find(p, end, "\"to_seq\"", 8);
         if (from && to) c->gaps += (long long)number(to, end) - (long long)number(from, end) + 1;
