@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bench import procs, report
-from bench.client import Connection, Stats
+from bench.client import BUCKET_FIRST_S, BUCKET_RATIO, BUCKETS, SPREAD, Connection, Stats
 from bench.harness import CONNS_SCENARIO, ROW_KEYS
 from zmqfeed.core.protocol import batch_frame, gap, message_head, message_tail
 
@@ -291,3 +291,12 @@ def test_both_clients_count_the_same_frames_alike(kind: str) -> None:
     assert 0.001 < stats["max_s"] < 1.0  # against the wall clock, as the publisher stamps
     assert stats["errors"] == ['{"type":"error","code":"bad_topic"}']
     assert stats["first_recv"] <= stats["last_recv"]
+
+
+def test_the_c_client_buckets_latencies_as_client_py_does() -> None:
+    source = procs.C_CLIENT_SOURCE.read_text()
+    defined = dict(re.findall(r"#define (\w+) (\S+)", source))
+    assert int(defined["BUCKETS"]) == BUCKETS
+    assert float(defined["BUCKET_RATIO"]) == BUCKET_RATIO
+    assert float(defined["BUCKET_FIRST_S"]) == BUCKET_FIRST_S
+    assert int(defined["SPREAD"]) == SPREAD
