@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from . import harness, report, systems
+from . import harness, procs, report, systems
 from .harness import Options, Scenario, size_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -66,6 +66,12 @@ def options(argv: list[str] | None = None) -> tuple[Options, Path, str]:
         help="settings module of the zmqfeed systems (to measure a variant; on PYTHONPATH)",
     )
     parser.add_argument("--client-procs", type=int, help="client processes (default: per 500)")
+    parser.add_argument(
+        "--client",
+        choices=procs.CLIENTS,
+        default="c",
+        help="the client: c (bench/wsclient.c, the default) or python (bench/client.py)",
+    )
     parser.add_argument("--max-rss-mb", type=float, default=4000.0)
     args = parser.parse_args(argv)
     rates = tuple(float(r) for r in args.rates.split(",")) if args.rates else ()
@@ -89,6 +95,7 @@ def options(argv: list[str] | None = None) -> tuple[Options, Path, str]:
         duration=args.duration or duration,
         redis_url=args.redis_url,
         client_procs=args.client_procs,
+        client=args.client,
         daphne_procs=args.daphne_procs,
         settings=args.settings,
         max_rss_mb=args.max_rss_mb,
@@ -107,7 +114,7 @@ def header(opts: Options, mode: str) -> list[str]:
         f"commit {commit or '?'}",
         f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; load average at start {load}",
-        f"{opts.duration:g} s per step; scenarios: "
+        f"{opts.duration:g} s per step; client: {opts.client}; scenarios: "
         + ", ".join(f"{s.name} ({size_name(s.size)})" for s in opts.scenarios),
     ]
 

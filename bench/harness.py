@@ -130,6 +130,7 @@ class Options:
     duration: float = 3.0
     redis_url: str = "redis://127.0.0.1:6379/14"
     client_procs: int | None = None  # None: one per CONNS_PER_CLIENT_PROC connections
+    client: str = "c"  # procs.CLIENTS: bench/wsclient.c or bench/client.py
     daphne_procs: int = 1
     settings: str = "bench.site_settings"
     max_rss_mb: float = 4000.0  # a system over this is stopped (it is falling behind)
@@ -216,10 +217,9 @@ class Run:
             topic = self.topics[i % len(self.topics)]
             urls[i % count].append([self.server.url(i, topic), topic])
             self.conn_topics.append(topic)
+        argv = procs.client_argv(self.opts.client)
         for k in range(count):
-            self.clients.append(
-                procs.Child([procs.PYTHON, "-m", "bench.client"], log=setup.log(f"client{k}"))
-            )
+            self.clients.append(procs.Child(argv, log=setup.log(f"client{k}")))
         for child, mine in zip(self.clients, urls, strict=True):
             child.send("connect", urls=mine, origin=setup.origin)
         for child, mine in zip(self.clients, urls, strict=True):

@@ -12,18 +12,23 @@ import json
 import os
 import queue
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+C_CLIENT_SOURCE = ROOT / "bench" / "wsclient.c"
+C_CLIENT = ROOT / "bench" / ".build" / "wsclient"
+CLIENTS = ("c", "python")
 _PR_SET_PDEATHSIG = 1
 _started: list[subprocess.Popen] = []
 
@@ -122,6 +127,28 @@ class Child:
 
     def stop(self) -> None:
         stop(self.proc)
+
+
+def client_argv(kind: str = "c") -> list[str]:
+    """The client process to start: ``c`` (bench/wsclient.c, built here on first use and
+    whenever the source is newer) unless no C compiler is found, else bench/client.py."""
+    if kind == "c":
+        built = C_CLIENT.exists() and C_CLIENT.stat().st_mtime >= C_CLIENT_SOURCE.stat().st_mtime
+        cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+        if not built and cc:
+            C_CLIENT.parent.mkdir(exist_ok=True)
+            tmp = C_CLIENT.with_name(f"wsclient.{os.getpid()}.tmp")
+            subprocess.run(
+                [cc, "-O2", "-o", str(tmp), str(C_CLIENT_SOURCE), "-lm"],
+                check=True,
+                capture_output=True,
+            )
+            tmp.replace(C_CLIENT)  # atomic: a concurrent harness sees the old or the new one
+            built = True
+        if built:
+            return [str(C_CLIENT)]
+        warnings.warn("no C compiler found: the Python client (bench/client.py)", stacklevel=2)
+    return [PYTHON, "-m", "bench.client"]
 
 
 def free_port() -> int:

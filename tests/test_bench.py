@@ -10,15 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import struct
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from bench import report
-from bench.client import Connection, Stats
+from bench import procs, report
+from bench.client import BUCKET_FIRST_S, BUCKET_RATIO, BUCKETS, SPREAD, Connection, Stats
 from bench.harness import CONNS_SCENARIO, ROW_KEYS
 from zmqfeed.core.protocol import batch_frame, gap, message_head, message_tail
 
@@ -221,3 +224,79 @@ def test_readme_blocks_are_written_from_the_rows(tmp_path: Path) -> None:
     assert report.scenario_label("100topics-100c-10KB") == "10 KB, 100 topics, a client each"
     assert report.scenario_label("ingest-100B") == "ingest alone, no clients"
     assert report.scenario_label(CONNS_SCENARIO) == "10,000 clients, 10 msg/s"
+
+
+# The C client (bench/wsclient.c) and bench/client.py, as processes, on the same frames.
+
+
+def serve_known_frames(listener: socket.socket, pongs: list[bytes]) -> None:
+    """One WebSocket connection: the handshake, then frames of every kind, split unevenly."""
+    conn, _ = listener.accept()
+    with conn:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += conn.recv(4096)
+        key = re.search(rb"Sec-WebSocket-Key: (\S+)", request)
+        assert key and b"GET /ws/zmqfeed/bench/t000/ " in request
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        base = time.time() - 0.002
+        whole = envelope(11, base)
+        stream = b"".join(
+            [
+                frame(b'{"type":"subscribed","feed":"bench","topic":"t000","seq":0}'),
+                frame(envelope(1, base)),
+                frame(batch_frame([envelope(2, base), envelope(3, base)])),
+                frame(gap("bench", "t000", 4, 5, "slow_consumer").encode()),  # 4, 5 reported
+                frame(envelope(6, base) + b" " * 300),  # a 16-bit length
+                frame(batch_frame([envelope(7, base), envelope(9, base)])),  # 8 lost silently
+                frame(envelope(10, base) + b" " * 70_000),  # a 64-bit length
+                bytes([0x01, 20]) + whole[:20],  # 11 in two fragments
+                bytes([0x80, len(whole) - 20]) + whole[20:],
+                bytes([0x89, 4]) + b"ping",
+                frame(b'{"type":"error","code":"bad_topic"}'),
+            ]
+        )
+        for i in range(0, len(stream), 997):
+            conn.sendall(stream[i : i + 997])
+            time.sleep(0.001)
+        head = conn.recv(2)  # the pong: masked, the ping's payload
+        body = conn.recv((head[1] & 0x7F) + 4) if len(head) == 2 else b""
+        mask, payload = body[:4], body[4:]
+        pongs.append(bytes([head[0]]) + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+@pytest.mark.parametrize("kind", procs.CLIENTS)
+def test_both_clients_count_the_same_frames_alike(kind: str) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        pongs: list[bytes] = []
+        server = threading.Thread(target=serve_known_frames, args=(listener, pongs))
+        server.start()
+        child = procs.Child(procs.client_argv(kind))
+        try:
+            url = f"ws://127.0.0.1:{listener.getsockname()[1]}/ws/zmqfeed/bench/t000/"
+            got = child.ask("connect", urls=[[url, "t000"]], origin="http://127.0.0.1")
+            assert got == {"connected": 1, "errors": []}
+            stats = child.ask("collect", expected={"t000": 11}, quiet=0.5, timeout=5.0)
+            server.join(5)
+            child.ask("close")
+            child.send("quit")
+        finally:
+            child.stop()
+    assert pongs == [b"\x8aping"]
+    assert (stats["received"], stats["lost"], stats["missing"], stats["gaps"]) == (8, 3, 3, 2)
+    assert stats["frames"] == 6  # subscribed, gap and error frames carry no messages
+    assert sum(stats["hist"]) == pytest.approx(8)
+    assert 0.001 < stats["max_s"] < 1.0  # against the wall clock, as the publisher stamps
+    assert stats["errors"] == ['{"type":"error","code":"bad_topic"}']
+    assert stats["first_recv"] <= stats["last_recv"]
+
+
+def test_the_c_client_buckets_latencies_as_client_py_does() -> None:
+    source = procs.C_CLIENT_SOURCE.read_text()
+    defined = dict(re.findall(r"#define (\w+) (\S+)", source))
+    assert int(defined["BUCKETS"]) == BUCKETS
+    assert float(defined["BUCKET_RATIO"]) == BUCKET_RATIO
+    assert float(defined["BUCKET_FIRST_S"]) == BUCKET_FIRST_S
+    assert int(defined["SPREAD"]) == SPREAD
