@@ -200,8 +200,7 @@ class FeedConsumer(SessionShell, AsyncWebsocketConsumer):
         queued = 0
         if self.queued is not None:
             queued = self.queued()
-            # Nothing held, now or when last seen, and not marked: shed() would change nothing.
-            if (queued or self.held or self.over_cap) and self.backlogs.shed(self, queued):
+            if self.backlogs.shed(self, queued):
                 queued = OVER_TOTAL  # the process holds too much unsent
         text = session.deliver(frame, queued)
         if session.outbox:

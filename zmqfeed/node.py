@@ -81,8 +81,8 @@ class BacklogSupervisor:
 
     def shed(self, holder: Any, queued: int) -> bool:
         """At a delivery: note what ``holder`` holds; True if its frame is to be shed."""
-        if not self.cap:
-            return False
+        if not self.cap or not (queued or holder.held or holder.over_cap):
+            return False  # no cap, or nothing held now or when last seen: nothing changes
         self.total += queued - holder.held
         holder.held = queued
         if holder.over_cap:
