@@ -197,7 +197,9 @@ def test_a_slow_reader_is_shed_and_told_of_a_gap(tmp_path):
     site = Site(tmp_path)
     ctx = zmq.asyncio.Context()
     srv = server(site, True)
-    count, payload = 1500, json.dumps("x" * 10_000)  # 15 MB: past the socket buffers and 4 MiB
+    # 40 MB: past the socket buffers (loopback autotunes a receive buffer up to tcp_rmem's
+    # maximum, 32 MB here) and MAX_CLIENT_BACKLOG's 4 MiB
+    count, payload = 4000, json.dumps("x" * 10_000)
 
     async def main() -> list[dict]:
         pub = Publisher(ctx)
